@@ -1,0 +1,1 @@
+"""Sub-commands of the agentwatch command line, one module each."""
