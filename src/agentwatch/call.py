@@ -1,0 +1,255 @@
+"""The handle of a call in flight: what the recorder learns between a record's start and its end.
+
+Adapters and user code fill it (``agentwatch.current_call().record_usage(...)``); the recorder
+reads it once, when the call ends, and turns it into a frozen :class:`~agentwatch.records.Completed`.
+Every setter is safe to call from any thread and never raises into the caller.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from agentwatch import errors
+from agentwatch.records import AttributeValue, Record, SpanRef
+from agentwatch.usage import Usage
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
+
+def _count(value: object) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"token count must be a number, not {type(value).__name__}")
+    if value != value or value < 0:  # NaN or negative
+        raise ValueError(f"token count must be a non-negative number, not {value!r}")
+    return int(value)
+
+
+class Call:
+    """A record in flight. Created by :meth:`Recorder.start`; ended by ``finish`` / ``fail``."""
+
+    __slots__ = (
+        "attempts",
+        "attributes",
+        "documents",
+        "ended",
+        "error_type",
+        "finish_reasons",
+        "first_chunk_ns",
+        "graph",
+        "outcome",
+        "output",
+        "parent",
+        "record",
+        "response_id",
+        "response_model",
+        "returned",
+        "route_to",
+        "rollup_calls",
+        "rollup_cost",
+        "rollup_input",
+        "rollup_output",
+        "rollup_unpriced",
+        "span",
+        "start_ns",
+        "tool_calls",
+        "usage",
+    )
+
+    def __init__(self, record: Record, span: Span, parent: Call | None, start_ns: int) -> None:
+        self.record = record
+        self.span = span
+        self.parent = parent
+        self.start_ns = start_ns
+        self.graph: str | None = None
+        self.usage: Usage | None = None
+        self.response_model: str | None = None
+        self.response_id: str | None = None
+        self.finish_reasons: tuple[str, ...] = ()
+        self.first_chunk_ns: int | None = None
+        self.attributes: dict[str, AttributeValue] | None = None
+        self.documents: tuple[tuple[str | None, float | None], ...] | None = None
+        self.returned: int | None = None
+        self.outcome: str | None = None
+        self.error_type: str | None = None
+        self.attempts: int | None = None
+        self.tool_calls: tuple[str, ...] = ()
+        self.output: Any = None
+        self.route_to: tuple[str, ...] = ()
+        self.ended = False
+        self.rollup_cost = 0.0
+        self.rollup_input = 0
+        self.rollup_output = 0
+        self.rollup_calls = 0
+        self.rollup_unpriced = 0
+
+    # --- what user code and adapters tell us -------------------------------------------------
+    def record_usage(
+        self,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        cache_read_tokens: int | None = None,
+        cache_write_tokens: int | None = None,
+        reasoning_tokens: int | None = None,
+        *,
+        cache_write_1h_tokens: int | None = None,
+        estimated: bool = False,
+    ) -> None:
+        """Set the call's token usage (semconv meaning: input includes cache, output includes reasoning).
+
+        Overrides whatever agentwatch would read from the function's result.
+        """
+        try:
+            self.usage = Usage(
+                input_tokens=_count(input_tokens),
+                output_tokens=_count(output_tokens),
+                cache_read_tokens=_count(cache_read_tokens),
+                cache_write_tokens=_count(cache_write_tokens),
+                reasoning_tokens=_count(reasoning_tokens),
+                cache_write_1h_tokens=_count(cache_write_1h_tokens),
+                estimated=estimated,
+            )
+        except Exception as exc:
+            errors.report("usage", exc)
+
+    def set_usage(self, usage: Usage | None) -> None:
+        if usage is None or isinstance(usage, Usage):
+            self.usage = usage
+        else:
+            errors.report("usage", f"set_usage expects a Usage, got {type(usage).__name__}")
+
+    def set_response_model(self, model: str | None) -> None:
+        if model is None or isinstance(model, str):
+            self.response_model = model or None
+
+    def set_response_id(self, response_id: str | None) -> None:
+        if response_id is None or isinstance(response_id, str):
+            self.response_id = response_id
+
+    def set_finish_reasons(self, reasons: Iterable[str]) -> None:
+        try:
+            self.finish_reasons = tuple(str(r) for r in reasons if r is not None)
+        except Exception as exc:
+            errors.report("call", exc)
+
+    def set_attribute(self, key: str, value: AttributeValue) -> None:
+        """Add a span attribute (dropped if ``value`` is None or not a valid attribute type)."""
+        if value is None or not isinstance(key, str):
+            return
+        if self.attributes is None:
+            self.attributes = {}
+        self.attributes[key] = value
+
+    def mark_first_chunk(self, when_ns: int | None = None) -> None:
+        """Note that the first chunk of a streamed answer arrived (time to first chunk)."""
+        if self.first_chunk_ns is None:
+            self.first_chunk_ns = when_ns if when_ns is not None else time.time_ns()
+
+    def set_documents(self, documents: Sequence[tuple[str | None, float | None]]) -> None:
+        """Ids and scores of what a retrieval returned, best first."""
+        try:
+            self.documents = tuple((None if i is None else str(i), s) for i, s in documents)
+            self.returned = len(self.documents)
+        except Exception as exc:
+            errors.report("retrieval", exc)
+
+    def set_returned(self, count: int) -> None:
+        self.returned = count
+
+    def set_outcome(self, outcome: str) -> None:
+        """Force an outcome (``ok``, ``error`` or ``interrupted``) for the end of this call."""
+        self.outcome = outcome
+
+    def set_attempts(self, attempts: int) -> None:
+        self.attempts = attempts
+
+    def set_tool_calls(self, names: Iterable[str]) -> None:
+        """Names of the tools a model asked to call in its answer."""
+        try:
+            self.tool_calls = tuple(str(n) for n in names)
+        except Exception as exc:
+            errors.report("call", exc)
+
+    def set_output(self, content: Any) -> None:
+        """The call's output content (kept only when content capture is on)."""
+        self.output = content
+
+    def add_route(self, target: str) -> None:
+        """Record a routing decision taken at the end of this stage."""
+        self.route_to = (*self.route_to, str(target))
+
+    @property
+    def span_ref(self) -> SpanRef:
+        ctx = self.span.get_span_context()
+        return SpanRef(trace_id=ctx.trace_id, span_id=ctx.span_id)
+
+    def _add_rollup(self, cost: float, inp: int, out: int, calls: int, unpriced: int) -> None:
+        self.rollup_cost += cost
+        self.rollup_input += inp
+        self.rollup_output += out
+        self.rollup_calls += calls
+        self.rollup_unpriced += unpriced
+
+    def __repr__(self) -> str:
+        return f"<Call {type(self.record).__name__} {getattr(self.record, 'name', None) or ''}>"
+
+
+class NoopCall(Call):
+    """Returned by :func:`agentwatch.current_call` outside tracked code: accepts everything, keeps nothing."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:  # no record, no span
+        pass
+
+    def record_usage(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def set_usage(self, usage: Usage | None) -> None:
+        return None
+
+    def set_response_model(self, model: str | None) -> None:
+        return None
+
+    def set_response_id(self, response_id: str | None) -> None:
+        return None
+
+    def set_finish_reasons(self, reasons: Iterable[str]) -> None:
+        return None
+
+    def set_attribute(self, key: str, value: AttributeValue) -> None:
+        return None
+
+    def mark_first_chunk(self, when_ns: int | None = None) -> None:
+        return None
+
+    def set_documents(self, documents: Sequence[tuple[str | None, float | None]]) -> None:
+        return None
+
+    def set_returned(self, count: int) -> None:
+        return None
+
+    def set_outcome(self, outcome: str) -> None:
+        return None
+
+    def set_attempts(self, attempts: int) -> None:
+        return None
+
+    def set_tool_calls(self, names: Iterable[str]) -> None:
+        return None
+
+    def set_output(self, content: Any) -> None:
+        return None
+
+    def add_route(self, target: str) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return "<NoopCall>"
+
+
+NOOP_CALL = NoopCall()

@@ -1,0 +1,304 @@
+"""``configure()`` and ``shutdown()``: the single entry point that wires providers, sinks and prices.
+
+Arguments win over the standard ``OTEL_*`` environment variables, which win over defaults. Bad
+settings fail here, with a message that names the setting; nothing fails later at call time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import ProxyTracerProvider, TracerProvider
+from prometheus_client import CollectorRegistry
+
+from agentwatch import _state, errors, names
+from agentwatch.errors import ConfigurationError
+from agentwatch.recorder import Recorder, RedactFn, Sink
+from agentwatch.sinks.memory import MemorySink
+from agentwatch.sinks.otel_metrics import OTelMetricsSink
+from agentwatch.sinks.prometheus import PrometheusSink
+
+logger = logging.getLogger("agentwatch")
+
+__version__ = "0.1.0"
+_EXPORTERS = ("otlp", "console", "file", "none")
+_lock = threading.Lock()
+_current: Telemetry | None = None
+
+
+@dataclass
+class Telemetry:
+    """What :func:`configure` built. ``shutdown()`` flushes and stops what agentwatch owns."""
+
+    recorder: Recorder
+    tracer_provider: TracerProvider
+    prometheus: PrometheusSink
+    registry: CollectorRegistry
+    memory: MemorySink | None = None
+    price_book: Any = None
+    owns_tracer_provider: bool = False
+    exporters: tuple[str, ...] = ()
+    metrics_server: Any = None
+    metrics_url: str | None = None
+    #: where spans are written when the "file" exporter (the embedded default) is in use
+    spans_path: Path | None = None
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+    _closed: bool = False
+
+    def force_flush(self, timeout_millis: int = 5000) -> bool:
+        flush = getattr(self.tracer_provider, "force_flush", None)
+        if flush is None:
+            return True
+        try:
+            return bool(flush(timeout_millis))
+        except Exception as exc:
+            errors.report("shutdown", exc)
+            return False
+
+    def shutdown(self, timeout_millis: int = 5000) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self.owns_tracer_provider:
+            self.force_flush(timeout_millis)
+            try:
+                self.tracer_provider.shutdown()  # type: ignore[attr-defined]
+            except Exception as exc:
+                errors.report("shutdown", exc)
+        for close in reversed(self._closers):
+            try:
+                close()
+            except Exception as exc:
+                errors.report("shutdown", exc)
+
+
+def _env_flag(name: str) -> bool | None:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return None
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _capture_from_env() -> bool:
+    value = os.environ.get(names.ENV_CAPTURE_CONTENT, "").strip().upper()
+    if value in ("", "NO_CONTENT", "FALSE", "0", "NONE"):
+        return False
+    if value in ("SPAN_ONLY", "SPAN_AND_EVENT", "EVENT_ONLY", "TRUE", "1"):
+        return True
+    raise ConfigurationError(
+        f"{names.ENV_CAPTURE_CONTENT}={os.environ[names.ENV_CAPTURE_CONTENT]!r} is not one of "
+        "NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT, true, false"
+    )
+
+
+def _default_exporters() -> tuple[str, ...]:
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        return ("otlp",)
+    wanted = os.environ.get("OTEL_TRACES_EXPORTER")
+    if wanted:
+        mapped = {"otlp": "otlp", "console": "console", "none": "none"}
+        chosen = tuple(mapped[x.strip()] for x in wanted.split(",") if x.strip() in mapped)
+        if chosen:
+            return chosen
+    return ("file",)
+
+
+def _otlp_exporter() -> Any:
+    protocol = (
+        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    ).strip()
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+        return GrpcExporter()
+    if protocol in ("http/protobuf", "http"):
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+        return HttpExporter()
+    raise ConfigurationError(
+        f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not supported: use 'grpc' or 'http/protobuf'"
+    )
+
+
+def _build_tracer_provider(
+    service_name: str | None, exporters: Sequence[str], spans_file: str | os.PathLike[str] | None
+) -> TracerProvider:
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
+
+    attrs = {SERVICE_NAME: service_name} if service_name else {}
+    provider = SdkTracerProvider(resource=Resource.create(attrs))
+    for name in exporters:
+        if name == "otlp":
+            provider.add_span_processor(BatchSpanProcessor(_otlp_exporter()))
+        elif name == "console":
+            provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
+        elif name == "file":
+            from agentwatch.exporters.file import OTLPJsonFileExporter
+
+            provider.add_span_processor(BatchSpanProcessor(OTLPJsonFileExporter(_spans_path(spans_file))))
+    return provider
+
+
+def _load_prices(prices: Any) -> Any:
+    from agentwatch import pricing
+
+    source = prices if prices is not None else os.environ.get(names.ENV_PRICES_FILE) or None
+    book = pricing.PriceBook.default() if source is None else pricing.PriceBook.from_source(source)
+    return book
+
+
+def configure(
+    service_name: str | None = None,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
+    prometheus_registry: CollectorRegistry | None = None,
+    prometheus_port: int | None = None,
+    prices: str | os.PathLike[str] | Mapping[str, Any] | Any | None = None,
+    capture_content: bool | None = None,
+    *,
+    exporters: Sequence[str] | None = None,
+    prometheus_host: str = "127.0.0.1",
+    namespace: str = names.DEFAULT_NAMESPACE,
+    max_label_values: int = 200,
+    exemplars: bool = True,
+    spans_file: str | os.PathLike[str] | None = None,
+    redact: RedactFn | None = None,
+    content_max_chars: int = 16_384,
+    keep_records: bool = False,
+) -> Telemetry:
+    """Turn agentwatch on (again): build or adopt the tracer provider, metric sinks and price book.
+
+    Calling it again replaces the previous configuration (which is shut down first).
+    """
+    global _current
+    # --- validate everything before touching global state --------------------------------------
+    if service_name is None:
+        service_name = os.environ.get(names.ENV_SERVICE_NAME) or None
+    if capture_content is None:
+        capture_content = _capture_from_env()
+    elif not isinstance(capture_content, bool):
+        raise ConfigurationError(f"capture_content must be True or False, not {capture_content!r}")
+    if prometheus_port is not None and (
+        not isinstance(prometheus_port, int) or isinstance(prometheus_port, bool)
+        or not 0 <= prometheus_port <= 65535
+    ):
+        raise ConfigurationError(f"prometheus_port must be a port number 0-65535, not {prometheus_port!r}")
+    if not isinstance(max_label_values, int) or max_label_values < 1:
+        raise ConfigurationError(f"max_label_values must be a positive integer, not {max_label_values!r}")
+    if not namespace or not namespace.replace("_", "a").isalnum() or namespace[0].isdigit():
+        raise ConfigurationError(f"namespace must be a Prometheus name prefix like 'agentwatch', not {namespace!r}")
+    if content_max_chars < 0:
+        raise ConfigurationError("content_max_chars must be >= 0")
+    if redact is not None and not callable(redact):
+        raise ConfigurationError("redact must be a callable (key, text) -> text | None")
+    if exporters is not None:
+        if isinstance(exporters, str):
+            exporters = [exporters]
+        unknown = [e for e in exporters if e not in _EXPORTERS]
+        if unknown:
+            raise ConfigurationError(f"exporters: unknown {unknown}; choose from {list(_EXPORTERS)}")
+    price_book = _load_prices(prices)
+
+    with _lock:
+        if _current is not None:
+            _state.recorder = None
+            _current.shutdown()
+            _current = None
+
+        # --- spans ----------------------------------------------------------------------------
+        disabled = _env_flag(names.ENV_SDK_DISABLED) is True
+        owns = False
+        chosen: tuple[str, ...] = ()
+        if tracer_provider is None:
+            global_provider = trace.get_tracer_provider()
+            if disabled:
+                tracer_provider = trace.NoOpTracerProvider()
+            elif not isinstance(global_provider, ProxyTracerProvider) and exporters is None:
+                logger.debug("agentwatch: using the application's TracerProvider; adding no exporter")
+                tracer_provider = global_provider
+            else:
+                chosen = tuple(exporters) if exporters is not None else _default_exporters()
+                tracer_provider = _build_tracer_provider(service_name, chosen, spans_file)
+                owns = True
+                if isinstance(global_provider, ProxyTracerProvider):
+                    # So the application's own OTel spans join the same traces.
+                    trace.set_tracer_provider(tracer_provider)
+        tracer = tracer_provider.get_tracer("agentwatch", __version__)
+
+        # --- metrics --------------------------------------------------------------------------
+        registry = prometheus_registry if prometheus_registry is not None else CollectorRegistry(auto_describe=True)
+        model_label = getattr(price_book, "model_label", None)
+        prom = PrometheusSink(registry, namespace=namespace, max_label_values=max_label_values,
+                              exemplars=exemplars, model_label=model_label)
+        sinks: list[Sink] = [prom]
+        if meter_provider is not None:
+            sinks.append(OTelMetricsSink(meter_provider, __version__))
+        memory = MemorySink() if keep_records else None
+        if memory is not None:
+            sinks.append(memory)
+
+        recorder = Recorder(
+            tracer, sinks, price_book.price,
+            capture_content=capture_content, content_max_chars=content_max_chars, redact=redact,
+        )
+        tel = Telemetry(recorder=recorder, tracer_provider=tracer_provider, prometheus=prom,
+                        registry=registry, memory=memory, price_book=price_book,
+                        owns_tracer_provider=owns, exporters=chosen,
+                        spans_path=_spans_path(spans_file) if "file" in chosen else None)
+        tel._closers.append(prom.close)
+        if prometheus_port is not None:
+            try:
+                from prometheus_client import start_http_server
+
+                server, thread = start_http_server(prometheus_port, addr=prometheus_host, registry=registry)
+            except OSError as exc:
+                prom.close()
+                raise ConfigurationError(
+                    f"prometheus_port={prometheus_port}: cannot serve /metrics on {prometheus_host}: {exc}"
+                ) from exc
+            tel.metrics_server = server
+            port = server.server_address[1]
+            tel.metrics_url = f"http://{prometheus_host}:{port}/metrics"
+
+            def stop_server() -> None:
+                server.shutdown()
+                server.server_close()
+                thread.join(timeout=2)
+
+            tel._closers.append(stop_server)
+        _current = tel
+        _state.recorder = recorder
+        return tel
+
+
+def shutdown(timeout_millis: int = 5000) -> None:
+    """Flush pending spans and stop what agentwatch started. Safe to call twice, or before configure()."""
+    global _current
+    with _lock:
+        _state.recorder = None
+        tel, _current = _current, None
+    if tel is not None:
+        tel.shutdown(timeout_millis)
+
+
+def current() -> Telemetry | None:
+    """The active configuration, if any."""
+    return _current
+
+
+def _spans_path(spans_file: str | os.PathLike[str] | None) -> Path:
+    from agentwatch.exporters.file import DEFAULT_PATH
+
+    return Path(spans_file or os.environ.get("AGENTWATCH_SPANS_FILE") or DEFAULT_PATH)

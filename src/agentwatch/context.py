@@ -1,0 +1,66 @@
+"""Request-scoped values (user, session, request id) that every span started inside carries.
+
+They live in a :class:`contextvars.ContextVar`, so they follow asyncio tasks and threads started
+with :func:`contextvars.copy_context`. They become span attributes and are never metric labels.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from agentwatch import names
+from agentwatch.records import AttributeValue
+
+_values: contextvars.ContextVar[dict[str, AttributeValue] | None] = contextvars.ContextVar(
+    "agentwatch_context", default=None
+)
+
+_KEYS = {
+    "user_id": names.USER_ID,
+    "session_id": names.SESSION_ID,
+    "request_id": names.REQUEST_ID,
+    "conversation_id": names.GEN_AI_CONVERSATION_ID,
+}
+
+
+@contextmanager
+def context(
+    *,
+    user_id: str | None = None,
+    session_id: str | None = None,
+    request_id: str | None = None,
+    conversation_id: str | None = None,
+    **attributes: AttributeValue,
+) -> Iterator[None]:
+    """Attach request values to every span started inside the block (nesting merges, inner wins).
+
+    ``user_id`` → ``user.id``, ``session_id`` → ``session.id``, ``request_id`` →
+    ``agentwatch.request.id``, ``conversation_id`` → ``gen_ai.conversation.id``; any other keyword
+    is used as an attribute name as given.
+    """
+    merged = dict(_values.get() or {})
+    given = {"user_id": user_id, "session_id": session_id, "request_id": request_id,
+             "conversation_id": conversation_id}
+    for key, value in given.items():
+        if value is not None:
+            merged[_KEYS[key]] = str(value)
+    for key, value in attributes.items():
+        if value is not None:
+            merged[key] = value
+    token = _values.set(merged)
+    try:
+        yield
+    finally:
+        _values.reset(token)
+
+
+def current_attributes() -> dict[str, AttributeValue] | None:
+    """The values set by the enclosing :func:`context` blocks, as span attributes (do not mutate)."""
+    return _values.get()
+
+
+def current_values() -> dict[str, AttributeValue]:
+    """A copy of the current values, e.g. for log records."""
+    return dict(_values.get() or {})

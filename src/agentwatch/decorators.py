@@ -1,0 +1,281 @@
+"""The public decorators and the ``stage`` scope.
+
+Each one describes a call with a record and leaves the work to :mod:`agentwatch.tracking` (how to
+wrap a function) and the recorder (how a record becomes telemetry).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Collection, Mapping, Sequence
+import contextvars
+from types import TracebackType
+from typing import Any, TypeVar
+
+from opentelemetry import context as otel_context
+
+from agentwatch import _state, errors, names, normalize
+from agentwatch import parenting as _parenting
+from agentwatch.call import NOOP_CALL, Call
+from agentwatch.records import Inference, Record, Stage, ToolCall, VectorSearch
+from agentwatch.tracking import _begin, _detach, _fail, _finish, wrap
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def current_call() -> Call:
+    """The call in flight in this thread / task (a do-nothing handle outside tracked code)."""
+    call = otel_context.get_value(_parenting.CALL_KEY)
+    if isinstance(call, Call) and not call.ended:
+        return call
+    return NOOP_CALL
+
+
+# --- model calls ----------------------------------------------------------------------------------
+def read_inference_result(call: Call, result: Any) -> None:
+    """Fill usage, response model, id and finish reasons from what a model call returned."""
+    if result is None:
+        return
+    if call.usage is None:
+        call.usage = normalize.usage_from_any(result)
+    if call.response_model is None:
+        call.response_model = normalize.response_model_from_any(result)
+    if call.response_id is None:
+        call.response_id = normalize.response_id_from_any(result)
+    if not call.finish_reasons:
+        call.finish_reasons = normalize.finish_reasons_from_any(result)
+
+
+def _read_chunk(call: Call, chunk: Any) -> None:
+    # Streams: a chunk that carries usage (OpenAI's last chunk, a final LangChain chunk) wins.
+    if chunk is None or isinstance(chunk, (str, bytes)):
+        return
+    usage = normalize.usage_from_any(chunk) if _has_usage(chunk) else None
+    if usage is not None:
+        call.usage = usage
+    if call.response_model is None:
+        call.response_model = normalize.response_model_from_any(chunk)
+    reasons = normalize.finish_reasons_from_any(chunk)
+    if reasons:
+        call.finish_reasons = reasons
+
+
+def _has_usage(obj: Any) -> bool:
+    if isinstance(obj, Mapping):
+        return bool(obj.get("usage") or obj.get("usage_metadata"))
+    return bool(getattr(obj, "usage", None) or getattr(obj, "usage_metadata", None))
+
+
+def track_inference(
+    provider: str, model: str, operation: str = names.OP_CHAT, **request: Any
+) -> Callable[[F], F]:
+    """Track a function that calls a model: one ``{operation} {model}`` span and the LLM metrics.
+
+    Usage is read from the return value (OpenAI, Anthropic, LangChain shapes or plain dicts of
+    them) unless ``current_call().record_usage(...)`` set it. Keyword arguments named like
+    semconv request attributes (``temperature=0.2``, ``max_tokens=512``) are recorded as
+    ``gen_ai.request.*``.
+    """
+    if not provider or not model:
+        raise errors.ConfigurationError("track_inference needs a provider and a model")
+    record = Inference(
+        provider=provider, model=model, operation=operation,
+        request={f"gen_ai.request.{k}": v for k, v in request.items()},
+    )
+
+    def decorate(fn: F) -> F:
+        streaming = inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)
+        rec = Inference(provider=record.provider, model=record.model, operation=record.operation,
+                        request=record.request, streaming=streaming)
+        return wrap(fn, rec, on_result=read_inference_result, on_chunk=_read_chunk)
+
+    return decorate
+
+
+def track_embedding(provider: str, model: str, **request: Any) -> Callable[[F], F]:
+    """Track a function that computes embeddings: an ``embeddings {model}`` span, LLM metrics with
+    ``operation="embeddings"``."""
+    return track_inference(provider, model, names.OP_EMBEDDINGS, **request)
+
+
+# --- retrieval ------------------------------------------------------------------------------------
+def _doc_id(doc: Any) -> str | None:
+    for attr in ("id", "doc_id", "document_id"):
+        value = doc.get(attr) if isinstance(doc, Mapping) else getattr(doc, attr, None)
+        if value is not None:
+            return str(value)
+    metadata = doc.get("metadata") if isinstance(doc, Mapping) else getattr(doc, "metadata", None)
+    if isinstance(metadata, Mapping):
+        for key in ("id", "doc_id", "source"):
+            if metadata.get(key) is not None:
+                return str(metadata[key])
+    return None
+
+
+def _doc_score(doc: Any) -> float | None:
+    for attr in ("score", "similarity", "relevance_score", "distance"):
+        value = doc.get(attr) if isinstance(doc, Mapping) else getattr(doc, attr, None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    metadata = doc.get("metadata") if isinstance(doc, Mapping) else getattr(doc, "metadata", None)
+    if isinstance(metadata, Mapping):
+        value = metadata.get("score")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+def documents_from_result(result: Any) -> list[tuple[str | None, float | None]] | None:
+    """Ids and scores of a search result: documents, ``(document, score)`` pairs, or rows with
+    ``.score`` / ``.id`` / ``metadata["id"]``. ``None`` when the result is not a sequence."""
+    if result is None or isinstance(result, (str, bytes, Mapping)):
+        return None
+    if not isinstance(result, (Sequence, Collection)):
+        return None  # an iterator would be consumed here: leave it to the caller
+    docs: list[tuple[str | None, float | None]] = []
+    for item in result:
+        if (
+            isinstance(item, tuple)
+            and len(item) == 2
+            and isinstance(item[1], (int, float))
+            and not isinstance(item[1], bool)
+        ):
+            docs.append((_doc_id(item[0]), float(item[1])))
+        else:
+            docs.append((_doc_id(item), _doc_score(item)))
+    return docs
+
+
+def read_search_result(call: Call, result: Any) -> None:
+    docs = documents_from_result(result)
+    if docs is not None:
+        call.set_documents(docs)
+        if call.output is None and _state.recorder is not None and _state.recorder.capture_content:
+            call.set_output([_doc_text(d) for d in result])
+
+
+def _doc_text(item: Any) -> Any:
+    doc = item[0] if isinstance(item, tuple) and len(item) == 2 else item
+    text = getattr(doc, "page_content", None)
+    if text is None and isinstance(doc, Mapping):
+        text = doc.get("content") or doc.get("text")
+    return text if text is not None else str(doc)
+
+
+def track_vector_search(
+    db: str,
+    collection: str,
+    top_k: int | None = None,
+    *,
+    top_k_arg: str | None = None,
+    query_arg: str | None = None,
+    server_address: str | None = None,
+    server_port: int | None = None,
+) -> Callable[[F], F]:
+    """Track a vector search: a ``retrieval {collection}`` span and the vector-search metrics.
+
+    ``top_k`` is fixed here or read per call from the argument named ``top_k_arg``; the query text
+    (argument ``query_arg``) is recorded only when content capture is on.
+    """
+    base = VectorSearch(db=db, collection=collection, top_k=top_k,
+                        server_address=server_address, server_port=server_port)
+
+    def decorate(fn: F) -> F:
+        if top_k_arg is None and query_arg is None:
+            return wrap(fn, base, on_result=read_search_result)
+        signature = inspect.signature(fn)
+
+        def factory(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Record:
+            if (top_k_arg is None or top_k_arg in kwargs) and (query_arg is None or query_arg in kwargs):
+                bound = kwargs
+            else:
+                b = signature.bind_partial(*args, **kwargs)
+                b.apply_defaults()
+                bound = b.arguments
+            k = bound.get(top_k_arg) if top_k_arg else top_k
+            query = bound.get(query_arg) if query_arg else None
+            return VectorSearch(db=db, collection=collection,
+                                top_k=k if isinstance(k, int) else top_k,
+                                server_address=server_address, server_port=server_port, query=query)
+
+        return wrap(fn, base, factory=factory, on_result=read_search_result)
+
+    return decorate
+
+
+# --- tools ----------------------------------------------------------------------------------------
+def _read_tool_result(call: Call, result: Any) -> None:
+    if _state.recorder is not None and _state.recorder.capture_content:
+        call.set_output(result)
+
+
+def track_tool(name: str | None = None, *, description: str | None = None) -> Callable[[F], F]:
+    """Track a tool function: an ``execute_tool {name}`` span and the tool metrics."""
+
+    def decorate(fn: F) -> F:
+        tool_name = name or getattr(fn, "__name__", "tool")
+        record = ToolCall(name=tool_name, description=description)
+
+        def factory(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Record:
+            recorder = _state.recorder
+            if recorder is None or not recorder.capture_content:
+                return record
+            return ToolCall(name=tool_name, description=description,
+                            arguments={"args": list(args), "kwargs": kwargs})
+
+        return wrap(fn, record, factory=factory, on_result=_read_tool_result)
+
+    return decorate
+
+
+# --- stages ---------------------------------------------------------------------------------------
+class stage:  # noqa: N801 - used like a function: @stage("x"), with stage("x"):
+    """A named step of an agent: decorator, ``with`` block or ``async with`` block.
+
+    Its span carries ``agentwatch.stage.outcome`` and the exact cost and token rollup of every
+    model call below it, across threads and tasks that inherit its context.
+    """
+
+    __slots__ = ("_open", "record")
+
+    def __init__(self, name: str, *, graph: str | None = None, agent: bool = False) -> None:
+        if not name:
+            raise errors.ConfigurationError("a stage needs a name")
+        self.record = Stage(name=name, graph=graph, agent=agent)
+        # Calls this object opened as a context manager, per thread / task (LIFO within each).
+        self._open: contextvars.ContextVar[tuple[tuple[Call, object] | None, ...]] = contextvars.ContextVar(
+            f"agentwatch_stage_{name}", default=()
+        )
+
+    def __call__(self, fn: F) -> F:
+        return wrap(fn, self.record)
+
+    def __enter__(self) -> Call:
+        begun = _begin(self.record)
+        self._open.set((*self._open.get(), begun))
+        return begun[0] if begun is not None else NOOP_CALL
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        stack = self._open.get()
+        if not stack:
+            return
+        begun = stack[-1]
+        self._open.set(stack[:-1])
+        if begun is None:
+            return
+        call, token = begun
+        _detach(token)
+        if exc is not None:
+            _fail(call, exc)
+        else:
+            _finish(call)
+
+    async def __aenter__(self) -> Call:
+        return self.__enter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)

@@ -1,0 +1,457 @@
+"""The one place where a record becomes telemetry.
+
+:class:`Recorder` opens a span when a record starts, and when it ends: sets the semconv and
+agentwatch attributes, prices the usage, rolls cost and tokens up to the enclosing stage, ends the
+span and hands a frozen :class:`~agentwatch.records.Completed` to every metric sink.
+
+Threading contract: ``start``, ``finish`` and ``fail`` may be called from any thread or task, must
+not block on I/O and never raise; a failure inside is counted and logged by :mod:`agentwatch.errors`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import Any, Final, Protocol
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+from agentwatch import errors, names
+from agentwatch import parenting as _parenting
+from agentwatch.call import Call
+from agentwatch.context import current_attributes
+from agentwatch.cost import Cost
+from agentwatch.records import (
+    AttributeValue,
+    Completed,
+    Inference,
+    Record,
+    Rollup,
+    Stage,
+    ToolCall,
+    VectorSearch,
+    Workflow,
+)
+from agentwatch.usage import Usage
+
+PriceFn = Callable[[str | None, str, Usage, "datetime | None"], "Cost | None"]
+#: Called with (attribute key, text) before content is exported; returns the text to keep, or None to drop it.
+RedactFn = Callable[[str, str], "str | None"]
+
+
+class Sink(Protocol):
+    """Receives every completed record. Must be fast, must not block, may raise (it is caught)."""
+
+    def on_completed(self, completed: Completed) -> None: ...
+
+
+class _Ambient:
+    """Sentinel: find the parent from the current context and the registered adapters."""
+
+    def __repr__(self) -> str:
+        return "AMBIENT"
+
+
+AMBIENT: Final = _Ambient()
+
+_rollup_lock = threading.Lock()
+_REPLAY_AFTER_NS = 3600 * 10**9
+_EMPTY_CONTEXT = otel_context.Context()
+
+
+def _content_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, default=str, ensure_ascii=False)
+    except Exception:
+        return str(value)
+
+
+class Recorder:
+    def __init__(
+        self,
+        tracer: trace.Tracer,
+        sinks: Sequence[Sink] = (),
+        price: PriceFn | None = None,
+        *,
+        capture_content: bool = False,
+        content_max_chars: int = 16_384,
+        redact: RedactFn | None = None,
+        model_label: Callable[[str | None, str], str] | None = None,
+    ) -> None:
+        self.tracer = tracer
+        self.sinks: tuple[Sink, ...] = tuple(sinks)
+        self.price = price
+        self.capture_content = capture_content
+        self.content_max_chars = content_max_chars
+        self.redact = redact
+        self.model_label = model_label
+        self._static_attrs: dict[tuple[str, str, str], dict[str, AttributeValue]] = {}
+
+    # --- start ------------------------------------------------------------------------------------
+    def start(
+        self,
+        record: Record,
+        parent: Call | None | _Ambient = AMBIENT,
+        *,
+        start_ns: int | None = None,
+    ) -> Call:
+        """Open the span of ``record`` and return its handle. Never raises."""
+        if start_ns is None:
+            start_ns = time.time_ns()
+        try:
+            if parent is AMBIENT:
+                parent_call, ctx = _parenting.resolve()
+            elif parent is None:
+                parent_call, ctx = None, _EMPTY_CONTEXT
+            else:
+                assert isinstance(parent, Call)
+                parent_call, ctx = parent, _parenting.context_with(parent)
+            if (
+                isinstance(record, Inference)
+                and parent_call is not None
+                and isinstance(parent_call.record, Inference)
+            ):
+                # A model call inside a model call (a LangChain chat model or a decorated function
+                # calling an instrumented SDK client): one call, one span. The inner one only lends
+                # what it learns to the outer one.
+                return _Shadow(record, parent_call, start_ns)
+            name, kind, attrs = self._start_attributes(record)
+            links: list[Link] | None = None
+            if isinstance(record, Workflow) and record.links:
+                links = [
+                    Link(SpanContext(r.trace_id, r.span_id, is_remote=False,
+                                     trace_flags=TraceFlags(TraceFlags.SAMPLED)))
+                    for r in record.links
+                ]
+            span = self.tracer.start_span(
+                name, context=ctx, kind=kind, attributes=attrs, links=links, start_time=start_ns
+            )
+            call = Call(record, span, parent_call, start_ns)
+            if isinstance(record, Stage):
+                call.graph = record.graph
+            return call
+        except Exception as exc:
+            errors.report("recorder", exc)
+            return Call(record, trace.INVALID_SPAN, None, start_ns)
+
+    def _start_attributes(self, record: Record) -> tuple[str, SpanKind, dict[str, AttributeValue]]:
+        attrs: dict[str, AttributeValue]
+        if isinstance(record, Inference):
+            key = (record.operation, record.provider, record.model)
+            static = self._static_attrs.get(key)
+            if static is None:
+                static = {
+                    names.GEN_AI_OPERATION_NAME: record.operation,
+                    names.GEN_AI_PROVIDER_NAME: record.provider,
+                    names.GEN_AI_REQUEST_MODEL: record.model,
+                }
+                if len(self._static_attrs) < 4096:
+                    self._static_attrs[key] = static
+            attrs = dict(static)
+            if record.request:
+                attrs.update(record.request)
+            if record.streaming:
+                attrs[names.GEN_AI_REQUEST_STREAM] = True
+            if record.server_address:
+                attrs[names.SERVER_ADDRESS] = record.server_address
+            if record.server_port:
+                attrs[names.SERVER_PORT] = record.server_port
+            if self.capture_content:
+                self._content(attrs, names.GEN_AI_INPUT_MESSAGES, record.input_messages)
+                self._content(attrs, names.GEN_AI_SYSTEM_INSTRUCTIONS, record.system_instructions)
+            name, kind = f"{record.operation} {record.model}", SpanKind.CLIENT
+        elif isinstance(record, Stage):
+            attrs = {names.STAGE_NAME: record.name}
+            if record.agent:
+                attrs[names.GEN_AI_OPERATION_NAME] = names.OP_INVOKE_AGENT
+                attrs[names.GEN_AI_AGENT_NAME] = record.name
+            if record.graph is not None:
+                attrs[names.GRAPH_NAME] = record.graph
+            if record.step is not None:
+                attrs[names.GRAPH_STEP] = record.step
+            if record.attempt is not None:
+                attrs[names.STAGE_ATTEMPT] = record.attempt
+            name, kind = record.name, SpanKind.INTERNAL
+        elif isinstance(record, Workflow):
+            attrs = {
+                names.GEN_AI_OPERATION_NAME: names.OP_INVOKE_WORKFLOW,
+                names.GEN_AI_WORKFLOW_NAME: record.name,
+                names.GRAPH_NAME: record.name,
+            }
+            if record.conversation_id is not None:
+                attrs[names.GEN_AI_CONVERSATION_ID] = record.conversation_id
+            name, kind = f"{names.OP_INVOKE_WORKFLOW} {record.name}", SpanKind.INTERNAL
+        elif isinstance(record, VectorSearch):
+            source = record.data_source_id or record.collection
+            attrs = {
+                names.GEN_AI_OPERATION_NAME: names.OP_RETRIEVAL,
+                names.DB_SYSTEM_NAME: record.db,
+                names.DB_COLLECTION_NAME: record.collection,
+                names.GEN_AI_DATA_SOURCE_ID: source,
+            }
+            if record.top_k is not None:
+                attrs[names.RETRIEVAL_TOP_K] = record.top_k
+            if record.operation:
+                attrs[names.DB_OPERATION_NAME] = record.operation
+            if record.server_address:
+                attrs[names.SERVER_ADDRESS] = record.server_address
+            if record.server_port:
+                attrs[names.SERVER_PORT] = record.server_port
+            if self.capture_content:
+                self._content(attrs, names.GEN_AI_RETRIEVAL_QUERY_TEXT, record.query)
+            name, kind = f"{names.OP_RETRIEVAL} {source}", SpanKind.CLIENT
+        elif isinstance(record, ToolCall):
+            attrs = {
+                names.GEN_AI_OPERATION_NAME: names.OP_EXECUTE_TOOL,
+                names.GEN_AI_TOOL_NAME: record.name,
+                names.GEN_AI_TOOL_TYPE: record.tool_type,
+            }
+            if record.call_id:
+                attrs[names.GEN_AI_TOOL_CALL_ID] = record.call_id
+            if record.description:
+                attrs[names.GEN_AI_TOOL_DESCRIPTION] = record.description
+            if self.capture_content:
+                self._content(attrs, names.GEN_AI_TOOL_CALL_ARGUMENTS, record.arguments)
+            name, kind = f"{names.OP_EXECUTE_TOOL} {record.name}", SpanKind.INTERNAL
+        else:  # pragma: no cover - guarded by the Record union
+            raise TypeError(f"not a record: {type(record).__name__}")
+        context_attrs = current_attributes()
+        if context_attrs:
+            attrs.update(context_attrs)
+        return name, kind, attrs
+
+    def _content(self, attrs: dict[str, AttributeValue], key: str, value: Any) -> None:
+        if value is None:
+            return
+        text = _content_text(value)
+        if self.redact is not None:
+            try:
+                redacted = self.redact(key, text)
+            except Exception as exc:
+                errors.report("redact", exc)
+                return  # a failing redaction hook drops the content rather than leak it
+            if redacted is None:
+                return
+            text = redacted
+        if len(text) > self.content_max_chars:
+            text = text[: self.content_max_chars] + "…[truncated]"
+        attrs[key] = text
+
+    # --- end --------------------------------------------------------------------------------------
+    def finish(self, call: Call, *, end_ns: int | None = None) -> None:
+        """End ``call`` normally (its outcome is ``ok`` unless one was set). Never raises."""
+        self._end(call, None, end_ns)
+
+    def fail(self, call: Call, error: BaseException, *, end_ns: int | None = None) -> None:
+        """End ``call`` with an error (outcome ``error`` unless one was set). Never raises."""
+        self._end(call, error, end_ns)
+
+    def _end(self, call: Call, error: BaseException | None, end_ns: int | None) -> None:
+        if call.ended:
+            return
+        call.ended = True
+        if end_ns is None:
+            end_ns = time.time_ns()
+        try:
+            if isinstance(call, _Shadow):
+                call.lend()
+                return
+            completed = self._complete(call, error, end_ns)
+        except Exception as exc:
+            errors.report("recorder", exc)
+            try:
+                call.span.end(end_time=end_ns)
+            except Exception:
+                pass
+            return
+        for sink in self.sinks:
+            try:
+                sink.on_completed(completed)
+            except Exception as exc:
+                errors.report(f"sink.{type(sink).__name__}", exc)
+
+    def _complete(self, call: Call, error: BaseException | None, end_ns: int) -> Completed:
+        span = call.span
+        record = call.record
+        attrs: dict[str, AttributeValue] = {}
+        outcome = call.outcome or (names.OUTCOME_ERROR if error is not None else names.OUTCOME_OK)
+        error_type = call.error_type
+        if error is not None and error_type is None and outcome == names.OUTCOME_ERROR:
+            error_type = type(error).__qualname__
+        usage = cost = response_model = ttfc = rollup = None
+        returned = call.returned
+        if isinstance(record, Inference):
+            usage = call.usage
+            response_model = call.response_model or record.model
+            if call.response_model:
+                attrs[names.GEN_AI_RESPONSE_MODEL] = call.response_model
+            if call.response_id:
+                attrs[names.GEN_AI_RESPONSE_ID] = call.response_id
+            if call.finish_reasons:
+                attrs[names.GEN_AI_RESPONSE_FINISH_REASONS] = call.finish_reasons
+            if call.first_chunk_ns is not None:
+                ttfc = max(call.first_chunk_ns - call.start_ns, 0) / 1e9
+                attrs[names.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
+            if call.tool_calls:
+                attrs[names.TOOL_CALLS_COUNT] = len(call.tool_calls)
+                attrs[names.TOOL_CALLS_NAMES] = call.tool_calls
+            if call.attempts is not None:
+                attrs[names.ATTEMPTS] = call.attempts
+            if usage is not None:
+                attrs[names.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
+                attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output_tokens
+                if usage.cache_read_tokens:
+                    attrs[names.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cache_read_tokens
+                if usage.cache_write_tokens:
+                    attrs[names.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = usage.cache_write_tokens
+                if usage.reasoning_tokens:
+                    attrs[names.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
+                attrs[names.USAGE_ESTIMATED] = usage.estimated
+                cost = self._price(record.provider, response_model, usage, call)
+                if cost is not None:
+                    attrs[names.COST_USD] = cost.total
+                    attrs[names.COST_INPUT_USD] = cost.input
+                    attrs[names.COST_OUTPUT_USD] = cost.output
+                    attrs[names.COST_SOURCE] = cost.source
+                    if cost.tier:
+                        attrs[names.COST_TIER] = cost.tier
+            else:
+                attrs[names.USAGE_REPORTED] = False
+            if self.capture_content and call.output is not None:
+                self._content(attrs, names.GEN_AI_OUTPUT_MESSAGES, call.output)
+            if call.parent is not None and error is None and usage is not None:
+                self._roll_up(
+                    call.parent,
+                    cost.total if cost is not None else 0.0,
+                    usage.input_tokens,
+                    usage.output_tokens,
+                    1,
+                    0 if cost is not None else 1,
+                )
+            elif call.parent is not None:
+                self._roll_up(call.parent, 0.0, 0, 0, 1, 0)
+        elif isinstance(record, (Stage, Workflow)):
+            with _rollup_lock:
+                rollup = Rollup(
+                    cost_usd=call.rollup_cost,
+                    input_tokens=call.rollup_input,
+                    output_tokens=call.rollup_output,
+                    llm_calls=call.rollup_calls,
+                    unpriced_calls=call.rollup_unpriced,
+                )
+            attrs[names.STAGE_OUTCOME] = outcome
+            attrs[names.ROLLUP_COST_USD] = rollup.cost_usd
+            attrs[names.ROLLUP_INPUT_TOKENS] = rollup.input_tokens
+            attrs[names.ROLLUP_OUTPUT_TOKENS] = rollup.output_tokens
+            attrs[names.ROLLUP_LLM_CALLS] = rollup.llm_calls
+            if call.route_to:
+                attrs[names.ROUTE_TO] = call.route_to
+            if call.parent is not None:
+                self._roll_up(
+                    call.parent,
+                    rollup.cost_usd,
+                    rollup.input_tokens,
+                    rollup.output_tokens,
+                    rollup.llm_calls,
+                    rollup.unpriced_calls,
+                )
+        elif isinstance(record, VectorSearch):
+            if call.documents is not None:
+                docs = call.documents
+                scores = [s for _, s in docs if s is not None]
+                if scores:
+                    attrs[names.RETRIEVAL_TOP_SCORE] = float(scores[0])
+                attrs[names.GEN_AI_RETRIEVAL_DOCUMENTS] = json.dumps(
+                    [{"id": i, "score": s} for i, s in docs]
+                )
+            if returned is not None:
+                attrs[names.RETRIEVAL_RETURNED] = returned
+            if self.capture_content and call.output is not None:
+                self._content(attrs, "agentwatch.retrieval.content", call.output)
+        elif isinstance(record, ToolCall) and self.capture_content and call.output is not None:
+            self._content(attrs, names.GEN_AI_TOOL_CALL_RESULT, call.output)
+        if call.attributes:
+            attrs.update(call.attributes)
+        if error_type is not None:
+            attrs[names.ERROR_TYPE] = error_type
+        if attrs:
+            span.set_attributes(attrs)
+        if outcome == names.OUTCOME_ERROR:
+            description = f"{type(error).__name__}: {error}" if error is not None else None
+            span.set_status(Status(StatusCode.ERROR, description))
+        span.end(end_time=end_ns)
+        ctx = span.get_span_context()
+        return Completed(
+            record=record,
+            outcome=outcome,
+            duration_s=max(end_ns - call.start_ns, 0) / 1e9,
+            start_ns=call.start_ns,
+            end_ns=end_ns,
+            trace_id=ctx.trace_id,
+            span_id=ctx.span_id,
+            error_type=error_type,
+            usage=usage,
+            cost=cost,
+            response_model=response_model,
+            time_to_first_chunk_s=ttfc,
+            returned=returned,
+            rollup=rollup,
+            graph=call.graph,
+        )
+
+    def _price(self, provider: str, model: str, usage: Usage, call: Call) -> Cost | None:
+        if self.price is None:
+            return None
+        # Live calls are priced at today's rates; a call replayed from the past at its own date's.
+        at = None if time.time_ns() - call.start_ns < _REPLAY_AFTER_NS else utc_from_ns(call.start_ns)
+        try:
+            return self.price(provider, model, usage, at)
+        except Exception as exc:
+            errors.report("pricing", exc)
+            return None
+
+    @staticmethod
+    def _roll_up(parent: Call, cost: float, inp: int, out: int, calls: int, unpriced: int) -> None:
+        with _rollup_lock:
+            parent._add_rollup(cost, inp, out, calls, unpriced)
+
+
+class _Shadow(Call):
+    """A model call nested in another model call: records nothing, lends what it learns to the outer one."""
+
+    __slots__ = ()
+
+    def __init__(self, record: Record, outer: Call, start_ns: int) -> None:
+        super().__init__(record, outer.span, outer, start_ns)
+
+    def lend(self) -> None:
+        outer = self.parent
+        assert outer is not None
+        if outer.usage is None and self.usage is not None:
+            outer.usage = self.usage
+        if outer.response_model is None and self.response_model is not None:
+            outer.response_model = self.response_model
+        if outer.response_id is None and self.response_id is not None:
+            outer.response_id = self.response_id
+        if not outer.finish_reasons and self.finish_reasons:
+            outer.finish_reasons = self.finish_reasons
+        if outer.first_chunk_ns is None and self.first_chunk_ns is not None:
+            outer.first_chunk_ns = self.first_chunk_ns
+        if outer.attempts is None and self.attempts is not None:
+            outer.attempts = self.attempts
+        if not outer.tool_calls and self.tool_calls:
+            outer.tool_calls = self.tool_calls
+        if self.attributes:
+            for key, value in self.attributes.items():
+                outer.set_attribute(key, value)
+
+
+def utc_from_ns(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)

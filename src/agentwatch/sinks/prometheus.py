@@ -1,0 +1,172 @@
+"""Prometheus metrics from completed records (prometheus-client, injectable registry).
+
+Hot-path notes: labelled children are cached per label tuple, label values pass through a
+:class:`~agentwatch.labels.LabelGuard` (bounded cardinality), and each sample carries the
+``trace_id`` of its span as an exemplar (served in the OpenMetrics format).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from agentwatch import errors, names
+from agentwatch.labels import LabelGuard
+from agentwatch.records import Completed, Inference, Stage, ToolCall, VectorSearch, Workflow
+
+ModelLabel = Callable[[str | None, str], str]
+
+
+def _identity_model(provider: str | None, model: str) -> str:
+    return model
+
+
+class _Family:
+    """A metric plus a cache of its labelled children."""
+
+    __slots__ = ("children", "metric")
+
+    def __init__(self, metric: Counter | Histogram) -> None:
+        self.metric = metric
+        self.children: dict[tuple[str, ...], Any] = {}
+
+    def child(self, values: tuple[str, ...]) -> Any:
+        child = self.children.get(values)
+        if child is None:
+            child = self.metric.labels(*values)
+            self.children[values] = child
+        return child
+
+
+class PrometheusSink:
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        namespace: str = names.DEFAULT_NAMESPACE,
+        max_label_values: int = 200,
+        exemplars: bool = True,
+        model_label: ModelLabel | None = None,
+    ) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self.namespace = namespace
+        self.exemplars = exemplars
+        self.model_label = model_label or _identity_model
+        ns = namespace
+        reg = self.registry
+
+        def counter(name: str, doc: str, labels: Sequence[str]) -> _Family:
+            return _Family(Counter(f"{ns}_{name}", doc, labels, registry=reg))
+
+        def histogram(name: str, doc: str, labels: Sequence[str], buckets: Sequence[float]) -> _Family:
+            return _Family(Histogram(f"{ns}_{name}", doc, labels, buckets=buckets, registry=reg))
+
+        self.overflow = counter(
+            names.M_LABEL_OVERFLOW, "Label values folded into 'other' by the cardinality limit.", ["label"]
+        )
+        self._guards: dict[str, LabelGuard] = {}
+        self.max_label_values = max_label_values
+        for label in ("provider", "model", "operation", "error_type", "graph", "stage", "db",
+                      "collection", "tool", "component"):
+            self._guards[label] = LabelGuard(label, max_label_values, self._count_overflow)
+
+        self.llm_calls = counter(names.M_LLM_CALLS, "Model calls (chat, completion, embeddings).",
+                                 ["provider", "model", "operation", "outcome"])
+        self.llm_tokens = counter(names.M_LLM_TOKENS, "Tokens used by model calls, by type.",
+                                  ["provider", "model", "operation", "type"])
+        self.llm_cost = counter(names.M_LLM_COST, "Estimated cost of model calls in US dollars.",
+                                ["provider", "model", "operation"])
+        self.llm_duration = histogram(names.M_LLM_DURATION, "Duration of model calls.",
+                                      ["provider", "model", "operation"], names.DURATION_BUCKETS)
+        self.llm_ttft = histogram(names.M_LLM_TTFT, "Time to the first chunk of streamed model calls.",
+                                  ["provider", "model"], names.DURATION_BUCKETS)
+        self.llm_errors = counter(names.M_LLM_ERRORS, "Failed model calls, by error type.",
+                                  ["provider", "model", "error_type"])
+        self.unpriced = counter(names.M_UNPRICED, "Model calls with usage but no known price.",
+                                ["provider", "model"])
+        self.stage_runs = counter(names.M_STAGE_RUNS, "Stage (graph node) runs, by outcome.",
+                                  ["graph", "stage", "outcome"])
+        self.stage_duration = histogram(names.M_STAGE_DURATION, "Duration of stage runs.",
+                                        ["graph", "stage"], names.DURATION_BUCKETS)
+        self.stage_cost = counter(names.M_STAGE_COST, "Estimated cost of the model calls inside stages.",
+                                  ["graph", "stage"])
+        self.workflow_runs = counter("workflow_runs", "Whole graph (workflow) runs, by outcome.",
+                                     ["graph", "outcome"])
+        self.workflow_duration = histogram("workflow_duration_seconds", "Duration of whole graph runs.",
+                                           ["graph"], names.DURATION_BUCKETS)
+        self.workflow_cost = counter("workflow_cost_usd", "Estimated cost of whole graph runs.", ["graph"])
+        self.vector_duration = histogram(names.M_VECTOR_DURATION, "Duration of vector searches.",
+                                         ["db", "collection"], names.FAST_DURATION_BUCKETS)
+        self.vector_results = histogram(names.M_VECTOR_RESULTS, "Documents returned per vector search.",
+                                        ["db", "collection"], names.RESULT_COUNT_BUCKETS)
+        self.tool_calls = counter(names.M_TOOL_CALLS, "Tool executions, by outcome.", ["tool", "outcome"])
+        self.tool_duration = histogram(names.M_TOOL_DURATION, "Duration of tool executions.", ["tool"],
+                                       names.FAST_DURATION_BUCKETS)
+        self.internal_errors = counter(names.M_INTERNAL_ERRORS,
+                                       "Errors inside agentwatch (caught; the application went on).",
+                                       ["component"])
+        errors.add_listener(self.on_internal_error)
+
+    def close(self) -> None:
+        errors.remove_listener(self.on_internal_error)
+
+    def _count_overflow(self, label: str) -> None:
+        self.overflow.child((label,)).inc()
+
+    def on_internal_error(self, component: str) -> None:
+        self.internal_errors.child((self._guards["component"](component),)).inc()
+
+    def on_completed(self, c: Completed) -> None:
+        ex = {"trace_id": format(c.trace_id, "032x")} if self.exemplars and c.trace_id else None
+        record = c.record
+        g = self._guards
+        if isinstance(record, Inference):
+            provider = g["provider"](record.provider)
+            model = g["model"](self.model_label(record.provider, c.response_model or record.model))
+            op = g["operation"](record.operation)
+            self.llm_calls.child((provider, model, op, c.outcome)).inc(1, ex)
+            self.llm_duration.child((provider, model, op)).observe(c.duration_s, ex)
+            if c.time_to_first_chunk_s is not None:
+                self.llm_ttft.child((provider, model)).observe(c.time_to_first_chunk_s, ex)
+            usage = c.usage
+            if usage is not None:
+                tokens = self.llm_tokens
+                tokens.child((provider, model, op, names.TOKEN_INPUT)).inc(usage.input_tokens, ex)
+                tokens.child((provider, model, op, names.TOKEN_OUTPUT)).inc(usage.output_tokens, ex)
+                if usage.cache_read_tokens:
+                    tokens.child((provider, model, op, names.TOKEN_CACHE_READ)).inc(usage.cache_read_tokens, ex)
+                if usage.cache_write_tokens:
+                    tokens.child((provider, model, op, names.TOKEN_CACHE_WRITE)).inc(
+                        usage.cache_write_tokens, ex)
+                if usage.reasoning_tokens:
+                    tokens.child((provider, model, op, names.TOKEN_REASONING)).inc(usage.reasoning_tokens, ex)
+                if c.cost is not None:
+                    self.llm_cost.child((provider, model, op)).inc(c.cost.total, ex)
+                else:
+                    self.unpriced.child((provider, model)).inc(1, ex)
+            if c.outcome == names.OUTCOME_ERROR:
+                self.llm_errors.child((provider, model, g["error_type"](c.error_type))).inc(1, ex)
+        elif isinstance(record, Stage):
+            graph = g["graph"](c.graph) if c.graph else ""
+            stage = g["stage"](record.name)
+            self.stage_runs.child((graph, stage, c.outcome)).inc(1, ex)
+            self.stage_duration.child((graph, stage)).observe(c.duration_s, ex)
+            if c.rollup is not None and c.rollup.cost_usd:
+                self.stage_cost.child((graph, stage)).inc(c.rollup.cost_usd, ex)
+        elif isinstance(record, Workflow):
+            graph = g["graph"](record.name)
+            self.workflow_runs.child((graph, c.outcome)).inc(1, ex)
+            self.workflow_duration.child((graph,)).observe(c.duration_s, ex)
+            if c.rollup is not None and c.rollup.cost_usd:
+                self.workflow_cost.child((graph,)).inc(c.rollup.cost_usd, ex)
+        elif isinstance(record, VectorSearch):
+            key = (g["db"](record.db), g["collection"](record.collection))
+            self.vector_duration.child(key).observe(c.duration_s, ex)
+            if c.returned is not None:
+                self.vector_results.child(key).observe(c.returned, ex)
+        elif isinstance(record, ToolCall):
+            tool = g["tool"](record.name)
+            self.tool_calls.child((tool, c.outcome)).inc(1, ex)
+            self.tool_duration.child((tool,)).observe(c.duration_s, ex)
