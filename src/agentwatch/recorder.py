@@ -114,13 +114,14 @@ class Recorder:
                 assert isinstance(parent, Call)
                 parent_call, ctx = parent, _parenting.context_with(parent)
             if (
-                isinstance(record, Inference)
-                and parent_call is not None
-                and isinstance(parent_call.record, Inference)
+                parent_call is not None
+                and isinstance(record, (Inference, VectorSearch))
+                and type(parent_call.record) is type(record)
             ):
-                # A model call inside a model call (a LangChain chat model or a decorated function
-                # calling an instrumented SDK client): one call, one span. The inner one only lends
-                # what it learns to the outer one.
+                # A model call inside a model call (a LangChain chat model, or a decorated function,
+                # calling an instrumented SDK client), or a search inside a search (a retriever over
+                # an instrumented vector store): one call, one span. The inner one only lends what it
+                # learns to the outer one.
                 return _Shadow(record, parent_call, start_ns)
             name, kind, attrs = self._start_attributes(record)
             links: list[Link] | None = None
@@ -448,6 +449,10 @@ class _Shadow(Call):
             outer.attempts = self.attempts
         if not outer.tool_calls and self.tool_calls:
             outer.tool_calls = self.tool_calls
+        if outer.documents is None and self.documents is not None:
+            outer.documents = self.documents
+        if outer.returned is None and self.returned is not None:
+            outer.returned = self.returned
         if self.attributes:
             for key, value in self.attributes.items():
                 outer.set_attribute(key, value)
