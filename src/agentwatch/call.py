@@ -7,6 +7,7 @@ Every setter is safe to call from any thread and never raises into the caller.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ def _count(value: object) -> int:
         return 0
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"token count must be a number, not {type(value).__name__}")
-    if value != value or value < 0:  # NaN or negative
+    if math.isnan(value) or value < 0:
         raise ValueError(f"token count must be a non-negative number, not {value!r}")
     return int(value)
 
@@ -48,12 +49,12 @@ class Call:
         "response_id",
         "response_model",
         "returned",
-        "route_to",
         "rollup_calls",
         "rollup_cost",
         "rollup_input",
         "rollup_output",
         "rollup_unpriced",
+        "route_to",
         "span",
         "start_ns",
         "tool_calls",

@@ -100,7 +100,8 @@ def _capture_from_env() -> bool:
 
 
 def _default_exporters() -> tuple[str, ...]:
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+    env = os.environ
+    if env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         return ("otlp",)
     wanted = os.environ.get("OTEL_TRACES_EXPORTER")
     if wanted:
@@ -198,7 +199,9 @@ def configure(
     if not isinstance(max_label_values, int) or max_label_values < 1:
         raise ConfigurationError(f"max_label_values must be a positive integer, not {max_label_values!r}")
     if not namespace or not namespace.replace("_", "a").isalnum() or namespace[0].isdigit():
-        raise ConfigurationError(f"namespace must be a Prometheus name prefix like 'agentwatch', not {namespace!r}")
+        raise ConfigurationError(
+            f"namespace must be a Prometheus name prefix like 'agentwatch', not {namespace!r}"
+        )
     if content_max_chars < 0:
         raise ConfigurationError("content_max_chars must be >= 0")
     if redact is not None and not callable(redact):
@@ -238,7 +241,9 @@ def configure(
         tracer = tracer_provider.get_tracer("agentwatch", __version__)
 
         # --- metrics --------------------------------------------------------------------------
-        registry = prometheus_registry if prometheus_registry is not None else CollectorRegistry(auto_describe=True)
+        registry = prometheus_registry
+        if registry is None:
+            registry = CollectorRegistry(auto_describe=True)
         model_label = getattr(price_book, "model_label", None)
         prom = PrometheusSink(registry, namespace=namespace, max_label_values=max_label_values,
                               exemplars=exemplars, model_label=model_label)

@@ -40,12 +40,12 @@ def context(
     ``agentwatch.request.id``, ``conversation_id`` → ``gen_ai.conversation.id``; any other keyword
     is used as an attribute name as given.
     """
-    merged = dict(_values.get() or {})
+    merged: dict[str, AttributeValue] = dict(_values.get() or {})
     given = {"user_id": user_id, "session_id": session_id, "request_id": request_id,
              "conversation_id": conversation_id}
-    for key, value in given.items():
-        if value is not None:
-            merged[_KEYS[key]] = str(value)
+    for key, given_value in given.items():
+        if given_value is not None:
+            merged[_KEYS[key]] = str(given_value)
     for key, value in attributes.items():
         if value is not None:
             merged[key] = value

@@ -6,9 +6,9 @@ wrap a function) and the recorder (how a record becomes telemetry).
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 from collections.abc import Callable, Collection, Mapping, Sequence
-import contextvars
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -213,7 +213,7 @@ def track_tool(name: str | None = None, *, description: str | None = None) -> Ca
     """Track a tool function: an ``execute_tool {name}`` span and the tool metrics."""
 
     def decorate(fn: F) -> F:
-        tool_name = name or getattr(fn, "__name__", "tool")
+        tool_name: str = name or getattr(fn, "__name__", None) or "tool"
         record = ToolCall(name=tool_name, description=description)
 
         def factory(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Record:
@@ -229,7 +229,7 @@ def track_tool(name: str | None = None, *, description: str | None = None) -> Ca
 
 
 # --- stages ---------------------------------------------------------------------------------------
-class stage:  # noqa: N801 - used like a function: @stage("x"), with stage("x"):
+class stage:  # used like a function: @stage("x"), with stage("x"):
     """A named step of an agent: decorator, ``with`` block or ``async with`` block.
 
     Its span carries ``agentwatch.stage.outcome`` and the exact cost and token rollup of every

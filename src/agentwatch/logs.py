@@ -7,11 +7,11 @@ dependency: ``pip install python-json-logger``), so logs, traces and metrics joi
 from __future__ import annotations
 
 import logging
+from typing import TextIO
 
 from opentelemetry import trace
 
 from agentwatch.context import current_values
-
 
 _LOG_KEYS = {
     "user.id": "user_id",
@@ -39,7 +39,7 @@ class TraceContextFilter(logging.Filter):
 
 
 def configure_json_logging(
-    logger: logging.Logger | None = None, level: int = logging.INFO, stream: object = None
+    logger: logging.Logger | None = None, level: int = logging.INFO, stream: TextIO | None = None
 ) -> logging.Handler:
     """Log JSON lines carrying trace ids and context values; returns the handler it added."""
     try:
@@ -49,7 +49,7 @@ def configure_json_logging(
             "configure_json_logging needs python-json-logger: pip install python-json-logger"
         ) from exc
     target = logger or logging.getLogger()
-    handler = logging.StreamHandler(stream)  # type: ignore[arg-type]
+    handler: logging.Handler = logging.StreamHandler(stream)
     handler.setFormatter(
         JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(trace_id)s %(span_id)s")
     )

@@ -39,9 +39,9 @@ from agentwatch.records import (
 )
 from agentwatch.usage import Usage
 
-PriceFn = Callable[[str | None, str, Usage, "datetime | None"], "Cost | None"]
+PriceFn = Callable[[str | None, str, Usage, datetime | None], Cost | None]
 #: Called with (attribute key, text) before content is exported; returns the text to keep, or None to drop it.
-RedactFn = Callable[[str, str], "str | None"]
+RedactFn = Callable[[str, str], str | None]
 
 
 class Sink(Protocol):
@@ -98,7 +98,7 @@ class Recorder:
     def start(
         self,
         record: Record,
-        parent: Call | None | _Ambient = AMBIENT,
+        parent: Call | _Ambient | None = AMBIENT,
         *,
         start_ns: int | None = None,
     ) -> Call:

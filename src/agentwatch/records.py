@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from types import MappingProxyType
+from typing import Any
 
 from agentwatch import names
 from agentwatch.cost import Cost
 from agentwatch.usage import Usage
 
-AttributeValue = Union[str, bool, int, float, tuple[str, ...], tuple[int, ...], tuple[float, ...]]
+AttributeValue = str | bool | int | float | tuple[str, ...] | tuple[int, ...] | tuple[float, ...]
 
-_EMPTY: Mapping[str, AttributeValue] = {}
+_EMPTY: Mapping[str, AttributeValue] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +29,7 @@ class Inference:
     model: str
     operation: str = names.OP_CHAT
     #: semconv request attributes (``gen_ai.request.temperature`` ...), already named
-    request: Mapping[str, AttributeValue] = field(default=_EMPTY)
+    request: Mapping[str, AttributeValue] = field(default_factory=lambda: _EMPTY)
     streaming: bool = False
     server_address: str | None = None
     server_port: int | None = None
@@ -92,7 +93,7 @@ class Workflow:
     links: tuple[SpanRef, ...] = ()
 
 
-Record = Union[Inference, VectorSearch, ToolCall, Stage, Workflow]
+Record = Inference | VectorSearch | ToolCall | Stage | Workflow
 
 
 @dataclass(frozen=True, slots=True)

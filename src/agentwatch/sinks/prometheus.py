@@ -136,7 +136,8 @@ class PrometheusSink:
                 tokens.child((provider, model, op, names.TOKEN_INPUT)).inc(usage.input_tokens, ex)
                 tokens.child((provider, model, op, names.TOKEN_OUTPUT)).inc(usage.output_tokens, ex)
                 if usage.cache_read_tokens:
-                    tokens.child((provider, model, op, names.TOKEN_CACHE_READ)).inc(usage.cache_read_tokens, ex)
+                    tokens.child((provider, model, op, names.TOKEN_CACHE_READ)).inc(
+                        usage.cache_read_tokens, ex)
                 if usage.cache_write_tokens:
                     tokens.child((provider, model, op, names.TOKEN_CACHE_WRITE)).inc(
                         usage.cache_write_tokens, ex)
