@@ -6,17 +6,19 @@ settings fail here, with a message that names the setting; nothing fails later a
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.metrics import MeterProvider
-from opentelemetry.trace import ProxyTracerProvider, TracerProvider
+from opentelemetry.trace import ProxyTracerProvider, Span, Tracer, TracerProvider
+from opentelemetry.util._decorator import _agnosticcontextmanager
 from prometheus_client import CollectorRegistry
 
 from agentwatch import _state, errors, names
@@ -50,6 +52,10 @@ class Telemetry:
     metrics_url: str | None = None
     #: where spans are written when the "file" exporter (the embedded default) is in use
     spans_path: Path | None = None
+    #: what /metrics serves: ``registry``, or in multiprocess mode one aggregating every worker's files
+    exposition_registry: CollectorRegistry | None = None
+    #: PROMETHEUS_MULTIPROC_DIR when prometheus-client's multiprocess mode is active
+    multiprocess_dir: str | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
     _closed: bool = False
 
@@ -68,6 +74,7 @@ class Telemetry:
             return
         self._closed = True
         if self.owns_tracer_provider:
+            _GLOBAL.release(self.tracer_provider)
             self.force_flush(timeout_millis)
             try:
                 self.tracer_provider.shutdown()  # type: ignore[attr-defined]
@@ -100,15 +107,17 @@ def _capture_from_env() -> bool:
 
 
 def _default_exporters() -> tuple[str, ...]:
+    """``OTEL_TRACES_EXPORTER`` if set; else OTLP when an endpoint is set; else the local file."""
     env = os.environ
-    if env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
-        return ("otlp",)
-    wanted = os.environ.get("OTEL_TRACES_EXPORTER")
+    wanted = env.get(names.ENV_TRACES_EXPORTER)
     if wanted:
-        mapped = {"otlp": "otlp", "console": "console", "none": "none"}
-        chosen = tuple(mapped[x.strip()] for x in wanted.split(",") if x.strip() in mapped)
+        chosen = tuple(x.strip() for x in wanted.split(",") if x.strip() in _EXPORTERS)
         if chosen:
             return chosen
+        logger.warning("agentwatch: %s=%r names no exporter agentwatch knows (%s); using the default",
+                       names.ENV_TRACES_EXPORTER, wanted, ", ".join(_EXPORTERS))
+    if env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        return ("otlp",)
     return ("file",)
 
 
@@ -132,7 +141,8 @@ def _otlp_exporter() -> Any:
 
 
 def _build_tracer_provider(
-    service_name: str | None, exporters: Sequence[str], spans_file: str | os.PathLike[str] | None
+    service_name: str | None, exporters: Sequence[str], spans_file: str | os.PathLike[str] | None,
+    spans_file_max_bytes: int | None = None,
 ) -> TracerProvider:
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
@@ -148,7 +158,9 @@ def _build_tracer_provider(
         elif name == "file":
             from agentwatch.exporters.file import OTLPJsonFileExporter
 
-            provider.add_span_processor(BatchSpanProcessor(OTLPJsonFileExporter(_spans_path(spans_file))))
+            file_exporter = OTLPJsonFileExporter(_spans_path(spans_file), max_bytes=_spans_max_bytes(
+                spans_file_max_bytes))
+            provider.add_span_processor(BatchSpanProcessor(file_exporter))
     return provider
 
 
@@ -175,6 +187,7 @@ def configure(
     max_label_values: int = 200,
     exemplars: bool = True,
     spans_file: str | os.PathLike[str] | None = None,
+    spans_file_max_bytes: int | None = None,
     redact: RedactFn | None = None,
     content_max_chars: int = 16_384,
     keep_records: bool = False,
@@ -212,6 +225,8 @@ def configure(
         unknown = [e for e in exporters if e not in _EXPORTERS]
         if unknown:
             raise ConfigurationError(f"exporters: unknown {unknown}; choose from {list(_EXPORTERS)}")
+    _spans_max_bytes(spans_file_max_bytes)
+    multiproc = _multiprocess_dir()
     price_book = _load_prices(prices)
 
     with _lock:
@@ -226,24 +241,33 @@ def configure(
         chosen: tuple[str, ...] = ()
         if tracer_provider is None:
             global_provider = trace.get_tracer_provider()
+            app_provider = not isinstance(global_provider, (ProxyTracerProvider, _SwitchableTracerProvider))
             if disabled:
                 tracer_provider = trace.NoOpTracerProvider()
-            elif not isinstance(global_provider, ProxyTracerProvider) and exporters is None:
-                logger.debug("agentwatch: using the application's TracerProvider; adding no exporter")
+            elif app_provider and exporters is None:
+                logger.debug("agentwatch: the application set a global TracerProvider (%s); using it and "
+                             "adding no exporter", type(global_provider).__name__)
                 tracer_provider = global_provider
             else:
                 chosen = tuple(exporters) if exporters is not None else _default_exporters()
-                tracer_provider = _build_tracer_provider(service_name, chosen, spans_file)
+                tracer_provider = _build_tracer_provider(
+                    service_name, chosen, spans_file, spans_file_max_bytes)
                 owns = True
-                if isinstance(global_provider, ProxyTracerProvider):
-                    # So the application's own OTel spans join the same traces.
-                    trace.set_tracer_provider(tracer_provider)
+                if not app_provider:
+                    # So the application's own OTel spans join the same traces (and go where ours go).
+                    _GLOBAL.install(tracer_provider)
         tracer = tracer_provider.get_tracer("agentwatch", __version__)
 
         # --- metrics --------------------------------------------------------------------------
         registry = prometheus_registry
         if registry is None:
             registry = CollectorRegistry(auto_describe=True)
+        exposition = registry
+        if multiproc is not None:
+            from prometheus_client import multiprocess
+
+            exposition = CollectorRegistry()
+            multiprocess.MultiProcessCollector(exposition, path=multiproc)  # type: ignore[no-untyped-call]
         model_label = getattr(price_book, "model_label", None)
         prom = PrometheusSink(registry, namespace=namespace, max_label_values=max_label_values,
                               exemplars=exemplars, model_label=model_label)
@@ -261,28 +285,36 @@ def configure(
         tel = Telemetry(recorder=recorder, tracer_provider=tracer_provider, prometheus=prom,
                         registry=registry, memory=memory, price_book=price_book,
                         owns_tracer_provider=owns, exporters=chosen,
-                        spans_path=_spans_path(spans_file) if "file" in chosen else None)
+                        spans_path=_spans_path(spans_file) if "file" in chosen else None,
+                        exposition_registry=exposition, multiprocess_dir=multiproc)
         tel._closers.append(prom.close)
         if prometheus_port is not None:
             try:
                 from prometheus_client import start_http_server
 
-                server, thread = start_http_server(prometheus_port, addr=prometheus_host, registry=registry)
+                server, thread = start_http_server(prometheus_port, addr=prometheus_host, registry=exposition)
             except OSError as exc:
-                prom.close()
-                raise ConfigurationError(
-                    f"prometheus_port={prometheus_port}: cannot serve /metrics on {prometheus_host}: {exc}"
-                ) from exc
-            tel.metrics_server = server
-            port = server.server_address[1]
-            tel.metrics_url = f"http://{prometheus_host}:{port}/metrics"
+                if multiproc is not None and exc.errno == errno.EADDRINUSE and prometheus_port:
+                    # Another worker of the same server serves every worker's metrics already.
+                    logger.debug("agentwatch: %s:%s is served by another worker (multiprocess mode)",
+                                 prometheus_host, prometheus_port)
+                    tel.metrics_url = f"http://{prometheus_host}:{prometheus_port}/metrics"
+                else:
+                    prom.close()
+                    _GLOBAL.release(tracer_provider)
+                    raise ConfigurationError(f"prometheus_port={prometheus_port}: cannot serve /metrics "
+                                             f"on {prometheus_host}: {exc}") from exc
+            else:
+                tel.metrics_server = server
+                port = server.server_address[1]
+                tel.metrics_url = f"http://{prometheus_host}:{port}/metrics"
 
-            def stop_server() -> None:
-                server.shutdown()
-                server.server_close()
-                thread.join(timeout=2)
+                def stop_server() -> None:
+                    server.shutdown()
+                    server.server_close()
+                    thread.join(timeout=2)
 
-            tel._closers.append(stop_server)
+                tel._closers.append(stop_server)
         _current = tel
         _state.recorder = recorder
         return tel
@@ -306,4 +338,119 @@ def current() -> Telemetry | None:
 def _spans_path(spans_file: str | os.PathLike[str] | None) -> Path:
     from agentwatch.exporters.file import DEFAULT_PATH
 
-    return Path(spans_file or os.environ.get("AGENTWATCH_SPANS_FILE") or DEFAULT_PATH)
+    return Path(spans_file or os.environ.get(names.ENV_SPANS_FILE) or DEFAULT_PATH)
+
+
+def _spans_max_bytes(value: int | None) -> int:
+    from agentwatch.exporters.file import DEFAULT_MAX_BYTES
+
+    if value is None:
+        raw = os.environ.get(names.ENV_SPANS_FILE_MAX_BYTES, "").strip()
+        if not raw:
+            return DEFAULT_MAX_BYTES
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigurationError(
+                f"{names.ENV_SPANS_FILE_MAX_BYTES}={raw!r} is not a number of bytes") from None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1024:
+        raise ConfigurationError(f"spans_file_max_bytes must be an integer >= 1024, not {value!r}")
+    return value
+
+
+def _multiprocess_dir() -> str | None:
+    """The multiprocess directory when prometheus-client runs in multiprocess mode, else None."""
+    from prometheus_client import values
+
+    path = os.environ.get(names.ENV_PROMETHEUS_MULTIPROC_DIR)
+    if not path:
+        return None
+    if values.ValueClass is values.MutexValue:
+        # prometheus-client chose its value storage when it was imported, before the variable was set.
+        logger.warning("agentwatch: %s is set but prometheus_client was imported before it; metrics "
+                       "stay per process", names.ENV_PROMETHEUS_MULTIPROC_DIR)
+        return None
+    if not os.path.isdir(path):
+        raise ConfigurationError(f"{names.ENV_PROMETHEUS_MULTIPROC_DIR}={path!r} is not a directory")
+    return path
+
+
+class _SwitchableTracer(Tracer):
+    """A tracer of the global provider agentwatch installed: follows whatever provider is current."""
+
+    def __init__(self, owner: _SwitchableTracerProvider, args: tuple[Any, ...]) -> None:
+        self._owner = owner
+        self._args = args
+        self._generation = -1
+        self._tracer: Tracer = trace.NoOpTracer()
+
+    def _current(self) -> Tracer:
+        owner = self._owner
+        if self._generation != owner.generation:
+            self._tracer = owner.target.get_tracer(*self._args)
+            self._generation = owner.generation
+        return self._tracer
+
+    def start_span(self, *args: Any, **kwargs: Any) -> Span:
+        return self._current().start_span(*args, **kwargs)
+
+    @_agnosticcontextmanager
+    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Iterator[Span]:
+        with self._current().start_as_current_span(*args, **kwargs) as span:
+            yield span
+
+
+class _SwitchableTracerProvider(TracerProvider):
+    """What agentwatch sets as the global provider when it builds one.
+
+    OTel lets the global provider be set only once per process, but ``configure()`` may run again
+    (tests, reloads) and ``shutdown()`` stops the provider it built. This stand-in forwards to the
+    provider of the current configuration (a no-op one after ``shutdown()``), so the application's
+    own spans always go where agentwatch's go. Other attributes (``force_flush``, ``resource``,
+    ``add_span_processor``) are those of the current provider.
+    """
+
+    def __init__(self) -> None:
+        self.target: TracerProvider = trace.NoOpTracerProvider()
+        self.generation = 0
+
+    def get_tracer(
+        self,
+        instrumenting_module_name: str,
+        instrumenting_library_version: str | None = None,
+        schema_url: str | None = None,
+        attributes: Any = None,
+    ) -> Tracer:
+        return _SwitchableTracer(
+            self, (instrumenting_module_name, instrumenting_library_version, schema_url, attributes)
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.target, name)
+
+
+class _GlobalSlot:
+    """Installs :class:`_SwitchableTracerProvider` once and points it at agentwatch's provider."""
+
+    def __init__(self) -> None:
+        self.switch: _SwitchableTracerProvider | None = None
+
+    def install(self, provider: TracerProvider) -> None:
+        if self.switch is None:
+            current = trace.get_tracer_provider()
+            if isinstance(current, _SwitchableTracerProvider):
+                self.switch = current
+            else:
+                self.switch = _SwitchableTracerProvider()
+                trace.set_tracer_provider(self.switch)
+        self.switch.target = provider
+        self.switch.generation += 1
+
+    def release(self, provider: TracerProvider) -> None:
+        switch = self.switch
+        if switch is not None and switch.target is provider:
+            switch.target = trace.NoOpTracerProvider()
+            switch.generation += 1
+
+
+_GLOBAL = _GlobalSlot()

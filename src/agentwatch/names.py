@@ -69,6 +69,9 @@ DB_SYSTEM_NAME: Final = "db.system.name"
 DB_COLLECTION_NAME: Final = "db.collection.name"
 DB_OPERATION_NAME: Final = "db.operation.name"
 DB_QUERY_TEXT: Final = "db.query.text"
+DB_QUERY_SUMMARY: Final = "db.query.summary"
+DB_NAMESPACE: Final = "db.namespace"
+DB_SYSTEM_POSTGRESQL: Final = "postgresql"
 USER_ID: Final = "user.id"
 SESSION_ID: Final = "session.id"
 
@@ -94,6 +97,9 @@ ROLLUP_LLM_CALLS: Final = "agentwatch.rollup.llm_calls"
 RETRIEVAL_TOP_K: Final = "agentwatch.retrieval.top_k"
 RETRIEVAL_RETURNED: Final = "agentwatch.retrieval.returned"
 RETRIEVAL_TOP_SCORE: Final = "agentwatch.retrieval.top_score"
+RETRIEVAL_DISTANCE_OPERATOR: Final = "agentwatch.retrieval.distance.operator"  # pgvector: <=>, <->, <#> ...
+RETRIEVAL_DISTANCE_METRIC: Final = "agentwatch.retrieval.distance.metric"  # cosine, l2, inner_product ...
+RETRIEVAL_SEARCH_TYPE: Final = "agentwatch.retrieval.search_type"  # similarity, mmr, ...
 TOOL_CALLS_COUNT: Final = "agentwatch.tool_calls.count"
 TOOL_CALLS_NAMES: Final = "agentwatch.tool_calls.names"
 ATTEMPTS: Final = "agentwatch.attempts"
@@ -121,6 +127,12 @@ M_TOOL_CALLS: Final = "tool_calls"  # counter
 M_TOOL_DURATION: Final = "tool_duration_seconds"  # histogram
 M_INTERNAL_ERRORS: Final = "internal_errors"  # counter
 M_LABEL_OVERFLOW: Final = "label_overflow"  # counter: label values folded into "other"
+M_SPANS_DROPPED: Final = "spans_dropped"  # counter {reason}: spans that never reached the exporter's backend
+M_SPANS_EXPORTED: Final = "spans_exported"  # counter: spans the exporter accepted
+# reasons of agentwatch_spans_dropped_total
+DROP_QUEUE_FULL: Final = "queue_full"  # the export queue was full (backend slow or down)
+DROP_EXPORT_FAILED: Final = "export_failed"  # the exporter failed, refused or raised on the batch
+DROP_SHUTDOWN: Final = "shutdown"  # still queued when shutdown's time ran out
 
 OTHER_LABEL_VALUE: Final = "other"
 UNKNOWN_LABEL_VALUE: Final = "unknown"
@@ -155,3 +167,7 @@ ENV_CAPTURE_CONTENT: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
 ENV_PRICES_FILE: Final = "AGENTWATCH_PRICES_FILE"
 ENV_SERVICE_NAME: Final = "OTEL_SERVICE_NAME"
 ENV_SDK_DISABLED: Final = "OTEL_SDK_DISABLED"
+ENV_SPANS_FILE: Final = "AGENTWATCH_SPANS_FILE"  # path of the embedded default span file
+ENV_SPANS_FILE_MAX_BYTES: Final = "AGENTWATCH_SPANS_FILE_MAX_BYTES"  # rotate the span file past this size
+ENV_TRACES_EXPORTER: Final = "OTEL_TRACES_EXPORTER"
+ENV_PROMETHEUS_MULTIPROC_DIR: Final = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client multiprocess mode

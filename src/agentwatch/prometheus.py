@@ -1,4 +1,8 @@
-"""Serve the metrics from inside an existing web app (FastAPI / Starlette, Flask / any WSGI)."""
+"""Serve the metrics from inside an existing web app (FastAPI / Starlette, Flask / any WSGI).
+
+Under a multi-process server (gunicorn, ``uvicorn --workers``) with ``PROMETHEUS_MULTIPROC_DIR``
+set, the app serves the sum over every worker process, whichever worker answers the scrape.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ def _registry() -> Any:
     tel = config.current()
     if tel is None:
         raise ConfigurationError("call agentwatch.configure() before mounting the metrics app")
-    return tel.registry
+    return tel.exposition_registry or tel.registry
 
 
 def prometheus_asgi_app() -> Any:
