@@ -1,0 +1,213 @@
+"""Price tables and their compiled, integer form used on the hot path.
+
+A :class:`RateTable` is what a model costs during one price period, in USD per million tokens
+(``Decimal``), optionally with long-context tiers. :func:`compile_rates` turns it into a
+:class:`Compiled` price: every rate becomes an integer in units of ``10**-exp`` USD per million
+tokens and the tiers become bands, so pricing one call is a handful of integer multiplications.
+
+Billing model (the same as genai-prices' unit tree, restricted to what :class:`Usage` carries):
+uncached input tokens at ``input``; cache reads at ``cache_read``; cache writes at ``cache_write``
+(the 5-minute rate), of which ``cache_write_1h_tokens`` at ``cache_write_1h``; audio / image input
+at their rates; output at ``output``, audio output and reasoning at theirs. A missing specific
+rate falls back to its parent (cache read -> input, 1h write -> write -> input, reasoning ->
+output), so no token is ever priced twice or left out. The tier is chosen by total input tokens
+("cliff" pricing: above a threshold every token pays the tier's rate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Context, Decimal
+
+from agentwatch.cost import Cost
+from agentwatch.usage import Usage
+
+_MTOK = 1_000_000
+_CTX = Context(prec=200)
+
+#: rate fields of a :class:`RateTable`, in USD per million tokens (``per_request`` in USD per call)
+RATE_FIELDS: tuple[str, ...] = (
+    "input", "output", "cache_read", "cache_write", "cache_write_1h",
+    "input_audio", "output_audio", "input_image", "reasoning", "per_request",
+)
+
+
+@dataclass(frozen=True)
+class Tier:
+    """Rates that replace the base ones when a call's input tokens exceed ``above_input_tokens``."""
+
+    above_input_tokens: int
+    rates: Mapping[str, Decimal]
+
+
+@dataclass(frozen=True)
+class RateTable:
+    """What one model costs during one price period (USD per 1M tokens; ``None``: not priced apart)."""
+
+    input: Decimal
+    output: Decimal = Decimal(0)
+    cache_read: Decimal | None = None
+    cache_write: Decimal | None = None
+    cache_write_1h: Decimal | None = None
+    input_audio: Decimal | None = None
+    output_audio: Decimal | None = None
+    input_image: Decimal | None = None
+    reasoning: Decimal | None = None
+    per_request: Decimal | None = None
+    tiers: tuple[Tier, ...] = field(default=())
+
+    def at_tier(self, tier: Tier | None) -> dict[str, Decimal | None]:
+        """The effective rates (fallbacks not yet applied) inside ``tier`` (None: base)."""
+        rates: dict[str, Decimal | None] = {name: getattr(self, name) for name in RATE_FIELDS}
+        if tier is not None:
+            rates.update(tier.rates)
+        return rates
+
+
+def _resolve_fallbacks(r: Mapping[str, Decimal | None]) -> dict[str, Decimal]:
+    inp = r["input"] if r["input"] is not None else Decimal(0)
+    out = r["output"] if r["output"] is not None else Decimal(0)
+    cw = r["cache_write"] if r["cache_write"] is not None else inp
+    return {
+        "input": inp,
+        "output": out,
+        "cache_read": r["cache_read"] if r["cache_read"] is not None else inp,
+        "cache_write": cw,
+        "cache_write_1h": r["cache_write_1h"] if r["cache_write_1h"] is not None else cw,
+        "input_audio": r["input_audio"] if r["input_audio"] is not None else inp,
+        "input_image": r["input_image"] if r["input_image"] is not None else inp,
+        "output_audio": r["output_audio"] if r["output_audio"] is not None else out,
+        "reasoning": r["reasoning"] if r["reasoning"] is not None else out,
+        "per_request": r["per_request"] if r["per_request"] is not None else Decimal(0),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    """Integer coefficients for one tier: cost = sum(tokens x coefficient), in 10**-(6+exp) USD.
+
+    Coefficients are *differences* against the parent rate (a cache read costs ``input`` plus
+    ``cr``, which is negative), so the plain ``input_tokens`` total can be multiplied directly.
+    """
+
+    above: int
+    name: str | None
+    i: int
+    cr: int
+    cw: int
+    cw1h: int
+    ia: int
+    ii: int
+    o: int
+    oa: int
+    r: int
+    fixed: int
+
+
+class Compiled:
+    """A compiled price: ``cost(usage)`` in about a microsecond, exact to the last decimal."""
+
+    __slots__ = ("bands", "base", "denom", "exp", "source", "table")
+
+    def __init__(self, table: RateTable, source: str) -> None:
+        self.table = table
+        self.source = source
+        levels: list[tuple[int, str | None, dict[str, Decimal]]] = [
+            (-1, None, _resolve_fallbacks(table.at_tier(None)))
+        ]
+        for tier in sorted(table.tiers, key=lambda t: t.above_input_tokens):
+            levels.append((tier.above_input_tokens, f"input_tokens>{tier.above_input_tokens}",
+                           _resolve_fallbacks(table.at_tier(tier))))
+        exp = 0
+        for _, _, rates in levels:
+            for value in rates.values():
+                exponent = value.normalize().as_tuple().exponent
+                if isinstance(exponent, int):
+                    exp = max(exp, -exponent)
+        self.exp = exp
+        self.denom = _MTOK * 10**exp
+        scale = Decimal(10) ** exp
+
+        def q(value: Decimal) -> int:
+            scaled = _CTX.multiply(value, scale)
+            return int(scaled)
+
+        bands = []
+        for above, name, r in levels:
+            bands.append(Band(
+                above=above, name=name,
+                i=q(r["input"]),
+                cr=q(r["cache_read"]) - q(r["input"]),
+                cw=q(r["cache_write"]) - q(r["input"]),
+                cw1h=q(r["cache_write_1h"]) - q(r["cache_write"]),
+                ia=q(r["input_audio"]) - q(r["input"]),
+                ii=q(r["input_image"]) - q(r["input"]),
+                o=q(r["output"]),
+                oa=q(r["output_audio"]) - q(r["output"]),
+                r=q(r["reasoning"]) - q(r["output"]),
+                fixed=q(r["per_request"]) * _MTOK,
+            ))
+        self.base: Band = bands[0]
+        # highest threshold first, so the first one exceeded is the tier that applies
+        self.bands: tuple[Band, ...] = tuple(reversed(bands[1:]))
+
+    def cost(self, u: Usage) -> Cost:
+        """Price one call's usage (which must be consistent: see :func:`consistent`)."""
+        band = self.base
+        inp_tokens = u.input_tokens
+        for b in self.bands:
+            if inp_tokens > b.above:
+                band = b
+                break
+        inp = (inp_tokens * band.i + u.cache_read_tokens * band.cr + u.cache_write_tokens * band.cw
+               + u.cache_write_1h_tokens * band.cw1h + u.input_audio_tokens * band.ia
+               + u.input_image_tokens * band.ii)
+        out = u.output_tokens * band.o + u.output_audio_tokens * band.oa + u.reasoning_tokens * band.r
+        total = inp + out + band.fixed
+        shift = -6 - self.exp
+        denom = self.denom
+        return Cost(
+            input_usd=Decimal(inp).scaleb(shift, _CTX),
+            output_usd=Decimal(out).scaleb(shift, _CTX),
+            total_usd=Decimal(total).scaleb(shift, _CTX),
+            source=self.source,
+            tier=band.name,
+            estimated_tokens=u.estimated,
+            total=total / denom,
+            input=inp / denom,
+            output=out / denom,
+        )
+
+
+def consistent(u: Usage) -> bool:
+    """True when the usage's parts fit inside their totals (else it cannot be priced honestly)."""
+    return (
+        u.cache_read_tokens + u.cache_write_tokens <= u.input_tokens
+        and u.cache_write_1h_tokens <= u.cache_write_tokens
+        and u.reasoning_tokens + u.output_audio_tokens <= u.output_tokens
+        and u.input_audio_tokens + u.input_image_tokens <= u.input_tokens
+        and min(u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens,
+                u.cache_write_1h_tokens, u.reasoning_tokens, u.input_audio_tokens,
+                u.output_audio_tokens, u.input_image_tokens) >= 0
+    )
+
+
+def describe_rates(table: RateTable) -> list[tuple[str, list[tuple[str, Decimal]]]]:
+    """Human-readable rows: (tier name, [(field, USD per 1M tokens)]), only the fields that are set."""
+    rows: list[tuple[str, list[tuple[str, Decimal]]]] = []
+    base = [(name, value) for name in RATE_FIELDS if (value := getattr(table, name)) is not None]
+    rows.append(("base", base))
+    for tier in sorted(table.tiers, key=lambda t: t.above_input_tokens):
+        rows.append((f"input_tokens>{tier.above_input_tokens}",
+                     [(name, tier.rates[name]) for name in RATE_FIELDS if name in tier.rates]))
+    return rows
+
+
+def merge_tiers(base: RateTable, tiers: Sequence[Tier]) -> RateTable:
+    """``base`` with ``tiers`` added (a tier at the same threshold is replaced)."""
+    kept = {t.above_input_tokens: t for t in base.tiers}
+    for t in tiers:
+        kept[t.above_input_tokens] = t
+    return RateTable(**{name: getattr(base, name) for name in RATE_FIELDS},
+                     tiers=tuple(sorted(kept.values(), key=lambda t: t.above_input_tokens)))
