@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import contextvars
 import inspect
+import math
+import numbers
 from collections.abc import Callable, Collection, Mapping, Sequence
+from decimal import Decimal
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -99,12 +102,38 @@ def track_embedding(provider: str, model: str, **request: Any) -> Callable[[F], 
 
 
 # --- retrieval ------------------------------------------------------------------------------------
-def _doc_id(doc: Any) -> str | None:
+def _number(value: Any) -> float | None:
+    """A score as a float: ints, floats, numpy scalars, Decimals; never a bool."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (float, int, numbers.Real, Decimal)):
+        try:
+            result = float(value)
+        except (TypeError, ValueError, OverflowError):
+            return None
+        return None if math.isnan(result) else result
+    return None
+
+
+def _getter(doc: Any) -> Callable[[str], Any]:
+    if isinstance(doc, Mapping):
+        return doc.get
+    mapping = getattr(doc, "_mapping", None)  # SQLAlchemy rows
+    if isinstance(mapping, Mapping):
+        return mapping.get
+    return lambda key: getattr(doc, key, None)
+
+
+def _doc_id(doc: Any, get: Callable[[str], Any] | None = None) -> str | None:
+    if isinstance(doc, (str, int)) and not isinstance(doc, bool):
+        return str(doc)  # a bare id, as in (id, score) rows
+    if get is None:
+        get = _getter(doc)
     for attr in ("id", "doc_id", "document_id"):
-        value = doc.get(attr) if isinstance(doc, Mapping) else getattr(doc, attr, None)
+        value = get(attr)
         if value is not None:
             return str(value)
-    metadata = doc.get("metadata") if isinstance(doc, Mapping) else getattr(doc, "metadata", None)
+    metadata = get("metadata")
     if isinstance(metadata, Mapping):
         for key in ("id", "doc_id", "source"):
             if metadata.get(key) is not None:
@@ -112,44 +141,59 @@ def _doc_id(doc: Any) -> str | None:
     return None
 
 
-def _doc_score(doc: Any) -> float | None:
+def _doc_score(doc: Any, get: Callable[[str], Any] | None = None) -> float | None:
+    if get is None:
+        get = _getter(doc)
     for attr in ("score", "similarity", "relevance_score", "distance"):
-        value = doc.get(attr) if isinstance(doc, Mapping) else getattr(doc, attr, None)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    metadata = doc.get("metadata") if isinstance(doc, Mapping) else getattr(doc, "metadata", None)
+        value = _number(get(attr))
+        if value is not None:
+            return value
+    metadata = get("metadata")
     if isinstance(metadata, Mapping):
-        value = metadata.get("score")
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+        return _number(metadata.get("score"))
     return None
 
 
 def documents_from_result(result: Any) -> list[tuple[str | None, float | None]] | None:
-    """Ids and scores of a search result: documents, ``(document, score)`` pairs, or rows with
-    ``.score`` / ``.id`` / ``metadata["id"]``. ``None`` when the result is not a sequence."""
+    """Ids and scores of a search result: documents, ``(document, score)`` or ``(id, score)`` pairs,
+    or rows with ``.score`` / ``.id`` / ``metadata["id"]`` (mappings, objects, SQLAlchemy rows).
+    ``None`` when the result is not a sized collection (an iterator would be consumed here)."""
     if result is None or isinstance(result, (str, bytes, Mapping)):
         return None
     if not isinstance(result, (Sequence, Collection)):
-        return None  # an iterator would be consumed here: leave it to the caller
+        return None
     docs: list[tuple[str | None, float | None]] = []
     for item in result:
-        if (
-            isinstance(item, tuple)
-            and len(item) == 2
-            and isinstance(item[1], (int, float))
-            and not isinstance(item[1], bool)
-        ):
-            docs.append((_doc_id(item[0]), float(item[1])))
-        else:
-            docs.append((_doc_id(item), _doc_score(item)))
+        if isinstance(item, tuple) and len(item) == 2:
+            score = _number(item[1])
+            if score is not None:
+                docs.append((_doc_id(item[0]), score))
+                continue
+        if isinstance(item, (str, int)) and not isinstance(item, bool):
+            docs.append((str(item), None))
+            continue
+        get = _getter(item)
+        docs.append((_doc_id(item, get), _doc_score(item, get)))
     return docs
 
 
+def _keep_lent_scores(
+    docs: list[tuple[str | None, float | None]], lent: Sequence[tuple[str | None, float | None]] | None
+) -> list[tuple[str | None, float | None]]:
+    # A search that returns bare documents often calls a scored search of the same store (LangChain's
+    # similarity_search -> similarity_search_with_score): keep the scores the inner one lent.
+    if not lent or len(lent) != len(docs) or any(s is not None for _, s in docs):
+        return docs
+    if any(i is not None and li is not None and i != li for (i, _), (li, _) in zip(docs, lent, strict=True)):
+        return docs
+    return [(i if i is not None else li, ls) for (i, _), (li, ls) in zip(docs, lent, strict=True)]
+
+
 def read_search_result(call: Call, result: Any) -> None:
+    """Fill the returned count and the ``(id, score)`` list of a search from what it returned."""
     docs = documents_from_result(result)
     if docs is not None:
-        call.set_documents(docs)
+        call.set_documents(_keep_lent_scores(docs, call.documents))
         if call.output is None and _state.recorder is not None and _state.recorder.capture_content:
             call.set_output([_doc_text(d) for d in result])
 
