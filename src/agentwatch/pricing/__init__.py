@@ -29,27 +29,36 @@ __all__ = [
     "set_default_book",
 ]
 
-_default: PriceBook | None = None
+_chosen: PriceBook | None = None  # set_default_book()
+_bundled: PriceBook | None = None
 _lock = threading.Lock()
 
 
 def get_default_book() -> PriceBook:
-    """The book :func:`estimate_cost` uses: the configured one, else the bundled default."""
-    global _default
-    book = _default
+    """The book :func:`estimate_cost` uses: the one given to :func:`set_default_book`, else the one
+    :func:`agentwatch.configure` built (with its overrides), else the bundled default."""
+    global _bundled
+    if _chosen is not None:
+        return _chosen
+    from agentwatch import config
+
+    tel = config.current()
+    if tel is not None and isinstance(tel.price_book, PriceBook):
+        return tel.price_book
+    book = _bundled
     if book is None:
         with _lock:
-            if _default is None:
-                _default = PriceBook.default()
-            book = _default
+            if _bundled is None:
+                _bundled = PriceBook.default()
+            book = _bundled
     return book
 
 
 def set_default_book(book: PriceBook | None) -> None:
-    """Make ``book`` the one :func:`estimate_cost` uses (``None``: back to the bundled default)."""
-    global _default
+    """Make ``book`` the one :func:`estimate_cost` uses (``None``: back to the configured / bundled one)."""
+    global _chosen
     with _lock:
-        _default = book
+        _chosen = book
 
 
 def estimate_cost(provider: str | None, model: str, usage: Usage, at: datetime | None = None) -> Cost | None:

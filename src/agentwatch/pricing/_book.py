@@ -25,7 +25,7 @@ from agentwatch.errors import ConfigurationError
 from agentwatch.pricing import _genai, _names
 from agentwatch.pricing._corrections import SUFFIX, correction_for
 from agentwatch.pricing._overrides import PriceFile, PriceSpec, load_file, parse
-from agentwatch.pricing._rates import Compiled, RateTable, consistent, describe_rates, merge_tiers
+from agentwatch.pricing._rates import Compiled, RateTable, describe_rates, merge_tiers
 from agentwatch.usage import Usage
 
 logger = logging.getLogger("agentwatch.pricing")
@@ -186,7 +186,9 @@ class PriceBook:
             if c is None:
                 self._unpriced(r, provider, model)
                 return None
-        if usage.cache_read_tokens + usage.cache_write_tokens > usage.input_tokens or not consistent(usage):
+        if (usage.cache_read_tokens + usage.cache_write_tokens > usage.input_tokens
+                or usage.cache_write_1h_tokens > usage.cache_write_tokens
+                or usage.reasoning_tokens > usage.output_tokens):
             errors.report("pricing", "usage parts exceed their totals; call left unpriced")
             return None
         return c.cost(usage)

@@ -17,8 +17,9 @@ output), so no token is ever priced twice or left out. The tier is chosen by tot
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Context, Decimal
+from typing import Any
 
 from agentwatch.cost import Cost
 from agentwatch.usage import Usage
@@ -109,6 +110,9 @@ class Compiled:
     """A compiled price: ``cost(usage)`` in about a microsecond, exact to the last decimal."""
 
     __slots__ = ("bands", "base", "denom", "exp", "source", "table")
+    denom: int
+    exp: int
+    source: str
 
     def __init__(self, table: RateTable, source: str) -> None:
         self.table = table
@@ -164,20 +168,94 @@ class Compiled:
                + u.cache_write_1h_tokens * band.cw1h + u.input_audio_tokens * band.ia
                + u.input_image_tokens * band.ii)
         out = u.output_tokens * band.o + u.output_audio_tokens * band.oa + u.reasoning_tokens * band.r
-        total = inp + out + band.fixed
-        shift = -6 - self.exp
-        denom = self.denom
-        return Cost(
-            input_usd=Decimal(inp).scaleb(shift, _CTX),
-            output_usd=Decimal(out).scaleb(shift, _CTX),
-            total_usd=Decimal(total).scaleb(shift, _CTX),
-            source=self.source,
-            tier=band.name,
-            estimated_tokens=u.estimated,
-            total=total / denom,
-            input=inp / denom,
-            output=out / denom,
-        )
+        cost = _new(CompiledCost)
+        _set_price(cost, self)
+        _set_raw(cost, (inp, out, inp + out + band.fixed, band.name, u.estimated))
+        return cost
+
+
+class CompiledCost(Cost):
+    """A :class:`Cost` computed from exact integer sums; its ``Decimal`` amounts are made on access.
+
+    It behaves like a plain ``Cost`` (equal to one with the same values, same hash and repr, pickles
+    and copies as a plain ``Cost``); only construction is cheaper, which is what the hot path needs.
+    """
+
+    __slots__ = ("_price", "_raw")
+    _price: Compiled
+    _raw: tuple[int, int, int, str | None, bool]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        # ``CompiledCost(...)`` with field values (dataclasses.replace, copy) makes a plain Cost.
+        return Cost(*args, **kwargs)
+
+    def _usd(self, value: int) -> Decimal:
+        return Decimal(value).scaleb(-6 - self._price.exp, _CTX)
+
+    @property  # type: ignore[misc]
+    def input_usd(self) -> Decimal:
+        return self._usd(self._raw[0])
+
+    @property  # type: ignore[misc]
+    def output_usd(self) -> Decimal:
+        return self._usd(self._raw[1])
+
+    @property  # type: ignore[misc]
+    def total_usd(self) -> Decimal:
+        return self._usd(self._raw[2])
+
+    @property  # type: ignore[misc]
+    def source(self) -> str:
+        return self._price.source
+
+    @property  # type: ignore[misc]
+    def tier(self) -> str | None:
+        return self._raw[3]
+
+    @property  # type: ignore[misc]
+    def estimated_tokens(self) -> bool:
+        return self._raw[4]
+
+    @property  # type: ignore[misc]
+    def total(self) -> float:
+        return self._raw[2] / self._price.denom
+
+    @property  # type: ignore[misc]
+    def input(self) -> float:
+        return self._raw[0] / self._price.denom
+
+    @property  # type: ignore[misc]
+    def output(self) -> float:
+        return self._raw[1] / self._price.denom
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, f) for f in _COST_FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Cost):
+            return NotImplemented
+        return self._values() == tuple(getattr(other, f) for f in _COST_FIELDS)
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return "Cost(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in _COST_FIELDS) + ")"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Cost, self._values())
+
+    def __copy__(self) -> Cost:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> Cost:
+        return self
+
+
+_COST_FIELDS = tuple(f.name for f in fields(Cost))
+_new = object.__new__
+_set_price = CompiledCost.__dict__["_price"].__set__
+_set_raw = CompiledCost.__dict__["_raw"].__set__
 
 
 def consistent(u: Usage) -> bool:
