@@ -10,14 +10,24 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Sequence
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from agentwatch import errors
+from agentwatch import errors, names
 from agentwatch.records import AttributeValue, Record, SpanRef
+from agentwatch.sanitize import attribute_value, finite_or_none, is_sensitive_key, safe_text
 from agentwatch.usage import Usage
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
+
+
+#: more tokens than any call can have: a count above this is a bug upstream, not usage
+MAX_TOKENS = 2**53
+_MAX_ATTRIBUTES = 256
+_MAX_NAMES = 128
+_MAX_NAME_CHARS = 256
+_OUTCOMES = frozenset((names.OUTCOME_OK, names.OUTCOME_ERROR, names.OUTCOME_INTERRUPTED))
 
 
 def _count(value: object) -> int:
@@ -25,9 +35,21 @@ def _count(value: object) -> int:
         return 0
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"token count must be a number, not {type(value).__name__}")
-    if math.isnan(value) or value < 0:
-        raise ValueError(f"token count must be a non-negative number, not {value!r}")
+    if math.isnan(value) or value < 0 or value > MAX_TOKENS:
+        raise ValueError(f"token count must be a number from 0 to 2**53, not {value!r}")
     return int(value)
+
+
+def _name(value: object) -> str:
+    """An identifier (model, id, finish reason, tool name) as safe, bounded text."""
+    text = value if isinstance(value, str) else str(value)
+    return safe_text(text[:_MAX_NAME_CHARS])
+
+
+def _count_arg(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return min(value, 2**63 - 1)
 
 
 class Call:
@@ -125,53 +147,89 @@ class Call:
 
     def set_response_model(self, model: str | None) -> None:
         if model is None or isinstance(model, str):
-            self.response_model = model or None
+            self.response_model = _name(model) if model else None
 
     def set_response_id(self, response_id: str | None) -> None:
         if response_id is None or isinstance(response_id, str):
-            self.response_id = response_id
+            self.response_id = _name(response_id) if response_id else None
 
     def set_finish_reasons(self, reasons: Iterable[str]) -> None:
         try:
-            self.finish_reasons = tuple(str(r) for r in reasons if r is not None)
+            if isinstance(reasons, str):
+                reasons = (reasons,)
+            self.finish_reasons = tuple(_name(r) for r in islice(reasons, _MAX_NAMES) if r is not None)
         except Exception as exc:
             errors.report("call", exc)
 
     def set_attribute(self, key: str, value: AttributeValue) -> None:
-        """Add a span attribute (dropped if ``value`` is None or not a valid attribute type)."""
+        """Add a span attribute.
+
+        Dropped (and counted once per kind) when ``value`` is not an OTel attribute value, or when
+        ``key`` names a credential (``authorization``, ``api_key``, ``password`` ...): secrets are
+        never recorded. Text values are scrubbed of API keys and connection-string passwords.
+        """
         if value is None or not isinstance(key, str):
             return
-        if self.attributes is None:
-            self.attributes = {}
-        self.attributes[key] = value
+        try:
+            if is_sensitive_key(key):
+                errors.report("attribute", "an attribute named like a credential was dropped")
+                return
+            clean = attribute_value(value)
+            if clean is None:
+                errors.report("attribute", f"set_attribute: {type(value).__name__} is not an attribute value")
+                return
+            if self.attributes is None:
+                self.attributes = {}
+            elif len(self.attributes) >= _MAX_ATTRIBUTES and key not in self.attributes:
+                errors.report("attribute", f"more than {_MAX_ATTRIBUTES} attributes on one call")
+                return
+            self.attributes[safe_text(key)] = clean
+        except Exception as exc:
+            errors.report("attribute", exc)
 
     def mark_first_chunk(self, when_ns: int | None = None) -> None:
         """Note that the first chunk of a streamed answer arrived (time to first chunk)."""
         if self.first_chunk_ns is None:
-            self.first_chunk_ns = when_ns if when_ns is not None else time.time_ns()
+            self.first_chunk_ns = when_ns if isinstance(when_ns, int) else time.time_ns()
 
     def set_documents(self, documents: Sequence[tuple[str | None, float | None]]) -> None:
-        """Ids and scores of what a retrieval returned, best first."""
+        """Ids and scores of what a retrieval returned, best first (a score that is not a finite
+        number is kept as unknown)."""
         try:
-            self.documents = tuple((None if i is None else str(i), s) for i, s in documents)
+            self.documents = tuple(
+                (None if i is None else _name(i), finite_or_none(s)) for i, s in documents
+            )
             self.returned = len(self.documents)
         except Exception as exc:
             errors.report("retrieval", exc)
 
     def set_returned(self, count: int) -> None:
-        self.returned = count
+        value = _count_arg(count)
+        if value is None:
+            errors.report("retrieval", f"set_returned expects a count, got {type(count).__name__}")
+        else:
+            self.returned = value
 
     def set_outcome(self, outcome: str) -> None:
         """Force an outcome (``ok``, ``error`` or ``interrupted``) for the end of this call."""
-        self.outcome = outcome
+        if outcome in _OUTCOMES:
+            self.outcome = outcome
+        else:  # any other value would become an unbounded metric label
+            errors.report("call", "set_outcome expects 'ok', 'error' or 'interrupted'")
 
     def set_attempts(self, attempts: int) -> None:
-        self.attempts = attempts
+        value = _count_arg(attempts)
+        if value is None:
+            errors.report("call", f"set_attempts expects a count, got {type(attempts).__name__}")
+        else:
+            self.attempts = value
 
     def set_tool_calls(self, names: Iterable[str]) -> None:
         """Names of the tools a model asked to call in its answer."""
         try:
-            self.tool_calls = tuple(str(n) for n in names)
+            if isinstance(names, str):
+                names = (names,)
+            self.tool_calls = tuple(_name(n) for n in islice(names, _MAX_NAMES))
         except Exception as exc:
             errors.report("call", exc)
 
@@ -181,7 +239,8 @@ class Call:
 
     def add_route(self, target: str) -> None:
         """Record a routing decision taken at the end of this stage."""
-        self.route_to = (*self.route_to, str(target))
+        if len(self.route_to) < _MAX_NAMES:
+            self.route_to = (*self.route_to, _name(target))
 
     @property
     def span_ref(self) -> SpanRef:
@@ -204,8 +263,8 @@ class NoopCall(Call):
 
     __slots__ = ()
 
-    def __init__(self) -> None:  # no record, no span
-        pass
+    def __init__(self) -> None:  # no record, no span; "ended", so a recorder handed it does nothing
+        self.ended = True
 
     def record_usage(self, *args: Any, **kwargs: Any) -> None:
         return None

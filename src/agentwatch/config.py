@@ -146,7 +146,11 @@ def _build_tracer_provider(
 ) -> TracerProvider:
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+
+    # Batched like the SDK's BatchSpanProcessor, plus a hard queue bound, bounded flush and
+    # shutdown, and the kept / dropped counts (agentwatch_spans_dropped_total).
+    from agentwatch.delivery import GuardedSpanProcessor as BatchSpanProcessor
 
     attrs = {SERVICE_NAME: service_name} if service_name else {}
     provider = SdkTracerProvider(resource=Resource.create(attrs))

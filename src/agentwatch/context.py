@@ -12,6 +12,9 @@ from contextlib import contextmanager
 
 from agentwatch import names
 from agentwatch.records import AttributeValue
+from agentwatch.sanitize import attribute_value, is_sensitive_key, safe_text, scrub_secrets
+
+_MAX_CHARS = 256
 
 _values: contextvars.ContextVar[dict[str, AttributeValue] | None] = contextvars.ContextVar(
     "agentwatch_context", default=None
@@ -45,10 +48,11 @@ def context(
              "conversation_id": conversation_id}
     for key, given_value in given.items():
         if given_value is not None:
-            merged[_KEYS[key]] = str(given_value)
+            merged[_KEYS[key]] = scrub_secrets(safe_text(str(given_value)[:_MAX_CHARS]))
     for key, value in attributes.items():
-        if value is not None:
-            merged[key] = value
+        clean = attribute_value(value)  # None for what is not an attribute value
+        if clean is not None and not is_sensitive_key(key):
+            merged[key] = clean
     token = _values.set(merged)
     try:
         yield

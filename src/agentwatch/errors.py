@@ -11,6 +11,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from agentwatch import forking
+
 logger = logging.getLogger("agentwatch")
 
 _lock = threading.Lock()
@@ -72,6 +74,14 @@ def remove_listener(listener: Callable[[str], None]) -> None:
     with _lock:
         if listener in _listeners:
             _listeners.remove(listener)
+
+
+def _after_fork() -> None:
+    global _lock
+    _lock = threading.Lock()
+
+
+forking.register(_after_fork)
 
 
 def reset() -> None:

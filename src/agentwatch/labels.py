@@ -6,6 +6,10 @@ import threading
 from collections.abc import Callable
 
 from agentwatch import names
+from agentwatch.sanitize import safe_text
+
+#: a label value is cut to this length (a model name, a stage name ...)
+MAX_LABEL_CHARS = 128
 
 
 class LabelGuard:
@@ -27,10 +31,15 @@ class LabelGuard:
         self._lock = threading.Lock()
 
     def __call__(self, value: str | None) -> str:
+        if value in self._seen:
+            return value  # type: ignore[return-value]
         if value is None or value == "":
             value = names.UNKNOWN_LABEL_VALUE
         elif not isinstance(value, str):
             value = str(value)
+        if len(value) > MAX_LABEL_CHARS:
+            value = value[:MAX_LABEL_CHARS]
+        value = safe_text(value)  # a lone surrogate would break the whole /metrics page
         if value in self._seen:
             return value
         with self._lock:
@@ -43,3 +52,7 @@ class LabelGuard:
         if self.on_overflow is not None:
             self.on_overflow(self.label)
         return names.OTHER_LABEL_VALUE
+
+    def after_fork(self) -> None:
+        """A fresh lock in a forked child (the parent's may have been held by another thread)."""
+        self._lock = threading.Lock()

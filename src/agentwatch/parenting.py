@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
+from agentwatch import forking
+
 if TYPE_CHECKING:
     from agentwatch.call import Call
 
@@ -30,6 +32,14 @@ CALL_KEY = otel_context.create_key("agentwatch-call")
 
 _lock = threading.Lock()
 _resolvers: tuple[Resolver, ...] = ()
+
+
+def _after_fork() -> None:
+    global _lock
+    _lock = threading.Lock()
+
+
+forking.register(_after_fork)
 
 
 def register_resolver(resolver: Resolver) -> None:

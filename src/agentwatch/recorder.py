@@ -21,7 +21,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-from agentwatch import errors, names
+from agentwatch import errors, forking, names
 from agentwatch import parenting as _parenting
 from agentwatch.call import Call
 from agentwatch.context import current_attributes
@@ -37,6 +37,7 @@ from agentwatch.records import (
     VectorSearch,
     Workflow,
 )
+from agentwatch.sanitize import INT64_MAX, safe_text, scrub_secrets
 from agentwatch.usage import Usage
 
 PriceFn = Callable[[str | None, str, Usage, datetime | None], Cost | None]
@@ -62,6 +63,17 @@ AMBIENT: Final = _Ambient()
 _rollup_lock = threading.Lock()
 _REPLAY_AFTER_NS = 3600 * 10**9
 _EMPTY_CONTEXT = otel_context.Context()
+#: documents listed in gen_ai.retrieval.documents (the returned count stays exact)
+MAX_DOCUMENTS = 100
+_MAX_DESCRIPTION = 1024
+
+
+def _after_fork() -> None:
+    global _rollup_lock
+    _rollup_lock = threading.Lock()
+
+
+forking.register(_after_fork)
 
 
 def _content_text(value: Any) -> str:
@@ -70,7 +82,29 @@ def _content_text(value: Any) -> str:
     try:
         return json.dumps(value, default=str, ensure_ascii=False)
     except Exception:
-        return str(value)
+        try:
+            return str(value)
+        except Exception:  # RecursionError on a deeply nested value, a broken __str__ ...
+            return f"<{type(value).__name__}: not serialisable>"
+
+
+def _description(error: BaseException) -> str:
+    try:
+        text = f"{type(error).__name__}: {error}"
+    except Exception:
+        text = type(error).__name__
+    return scrub_secrets(safe_text(text[:_MAX_DESCRIPTION]))
+
+
+def _text(value: object) -> str:
+    """Text set straight on a call by an adapter (not through a setter), made safe to export."""
+    if type(value) is str and value.isascii() and len(value) <= 256:
+        return value
+    return safe_text(str(value)[:256])
+
+
+def _tokens(n: int) -> int:
+    return n if n <= INT64_MAX else INT64_MAX
 
 
 class Recorder:
@@ -92,7 +126,7 @@ class Recorder:
         self.content_max_chars = content_max_chars
         self.redact = redact
         self.model_label = model_label
-        self._static_attrs: dict[tuple[str, str, str], dict[str, AttributeValue]] = {}
+        self._static_attrs: dict[tuple[str, str, str], tuple[str, dict[str, AttributeValue]]] = {}
 
     # --- start ------------------------------------------------------------------------------------
     def start(
@@ -146,15 +180,19 @@ class Recorder:
         attrs: dict[str, AttributeValue]
         if isinstance(record, Inference):
             key = (record.operation, record.provider, record.model)
-            static = self._static_attrs.get(key)
-            if static is None:
-                static = {
-                    names.GEN_AI_OPERATION_NAME: record.operation,
-                    names.GEN_AI_PROVIDER_NAME: record.provider,
-                    names.GEN_AI_REQUEST_MODEL: record.model,
-                }
+            cached = self._static_attrs.get(key)
+            if cached is None:
+                cached = (
+                    safe_text(f"{record.operation} {record.model}"),
+                    {
+                        names.GEN_AI_OPERATION_NAME: safe_text(record.operation),
+                        names.GEN_AI_PROVIDER_NAME: safe_text(record.provider),
+                        names.GEN_AI_REQUEST_MODEL: safe_text(record.model),
+                    },
+                )
                 if len(self._static_attrs) < 4096:
-                    self._static_attrs[key] = static
+                    self._static_attrs[key] = cached
+            name, static = cached
             attrs = dict(static)
             if record.request:
                 attrs.update(record.request)
@@ -167,19 +205,19 @@ class Recorder:
             if self.capture_content:
                 self._content(attrs, names.GEN_AI_INPUT_MESSAGES, record.input_messages)
                 self._content(attrs, names.GEN_AI_SYSTEM_INSTRUCTIONS, record.system_instructions)
-            name, kind = f"{record.operation} {record.model}", SpanKind.CLIENT
+            kind = SpanKind.CLIENT
         elif isinstance(record, Stage):
-            attrs = {names.STAGE_NAME: record.name}
+            attrs = {names.STAGE_NAME: safe_text(record.name)}
             if record.agent:
                 attrs[names.GEN_AI_OPERATION_NAME] = names.OP_INVOKE_AGENT
-                attrs[names.GEN_AI_AGENT_NAME] = record.name
+                attrs[names.GEN_AI_AGENT_NAME] = attrs[names.STAGE_NAME]
             if record.graph is not None:
                 attrs[names.GRAPH_NAME] = record.graph
             if record.step is not None:
                 attrs[names.GRAPH_STEP] = record.step
             if record.attempt is not None:
                 attrs[names.STAGE_ATTEMPT] = record.attempt
-            name, kind = record.name, SpanKind.INTERNAL
+            name, kind = str(attrs[names.STAGE_NAME]), SpanKind.INTERNAL
         elif isinstance(record, Workflow):
             attrs = {
                 names.GEN_AI_OPERATION_NAME: names.OP_INVOKE_WORKFLOW,
@@ -188,7 +226,7 @@ class Recorder:
             }
             if record.conversation_id is not None:
                 attrs[names.GEN_AI_CONVERSATION_ID] = record.conversation_id
-            name, kind = f"{names.OP_INVOKE_WORKFLOW} {record.name}", SpanKind.INTERNAL
+            name, kind = safe_text(f"{names.OP_INVOKE_WORKFLOW} {record.name}"), SpanKind.INTERNAL
         elif isinstance(record, VectorSearch):
             source = record.data_source_id or record.collection
             attrs = {
@@ -207,7 +245,7 @@ class Recorder:
                 attrs[names.SERVER_PORT] = record.server_port
             if self.capture_content:
                 self._content(attrs, names.GEN_AI_RETRIEVAL_QUERY_TEXT, record.query)
-            name, kind = f"{names.OP_RETRIEVAL} {source}", SpanKind.CLIENT
+            name, kind = safe_text(f"{names.OP_RETRIEVAL} {source}"), SpanKind.CLIENT
         elif isinstance(record, ToolCall):
             attrs = {
                 names.GEN_AI_OPERATION_NAME: names.OP_EXECUTE_TOOL,
@@ -220,18 +258,25 @@ class Recorder:
                 attrs[names.GEN_AI_TOOL_DESCRIPTION] = record.description
             if self.capture_content:
                 self._content(attrs, names.GEN_AI_TOOL_CALL_ARGUMENTS, record.arguments)
-            name, kind = f"{names.OP_EXECUTE_TOOL} {record.name}", SpanKind.INTERNAL
+            name, kind = safe_text(f"{names.OP_EXECUTE_TOOL} {record.name}"), SpanKind.INTERNAL
         else:  # pragma: no cover - guarded by the Record union
             raise TypeError(f"not a record: {type(record).__name__}")
+        for attr, value in attrs.items():
+            if type(value) is str and not value.isascii():
+                attrs[attr] = safe_text(value)  # a lone surrogate would make the encoder drop the batch
         context_attrs = current_attributes()
         if context_attrs:
             attrs.update(context_attrs)
         return name, kind, attrs
 
     def _content(self, attrs: dict[str, AttributeValue], key: str, value: Any) -> None:
+        """Captured content: secrets scrubbed (always), then the redaction hook, then the size limit."""
         if value is None:
             return
         text = _content_text(value)
+        if len(text) > self.content_max_chars + 512:  # never scan or hand on more than is kept
+            text = text[: self.content_max_chars + 512]
+        text = scrub_secrets(safe_text(text))
         if self.redact is not None:
             try:
                 redacted = self.redact(key, text)
@@ -240,7 +285,7 @@ class Recorder:
                 return  # a failing redaction hook drops the content rather than leak it
             if redacted is None:
                 return
-            text = redacted
+            text = safe_text(redacted) if isinstance(redacted, str) else _content_text(redacted)
         if len(text) > self.content_max_chars:
             text = text[: self.content_max_chars] + "…[truncated]"
         attrs[key] = text
@@ -292,28 +337,29 @@ class Recorder:
             usage = call.usage
             response_model = call.response_model or record.model
             if call.response_model:
-                attrs[names.GEN_AI_RESPONSE_MODEL] = call.response_model
+                response_model = _text(call.response_model)
+                attrs[names.GEN_AI_RESPONSE_MODEL] = response_model
             if call.response_id:
-                attrs[names.GEN_AI_RESPONSE_ID] = call.response_id
+                attrs[names.GEN_AI_RESPONSE_ID] = _text(call.response_id)
             if call.finish_reasons:
-                attrs[names.GEN_AI_RESPONSE_FINISH_REASONS] = call.finish_reasons
+                attrs[names.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(_text(r) for r in call.finish_reasons)
             if call.first_chunk_ns is not None:
                 ttfc = max(call.first_chunk_ns - call.start_ns, 0) / 1e9
                 attrs[names.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
             if call.tool_calls:
                 attrs[names.TOOL_CALLS_COUNT] = len(call.tool_calls)
-                attrs[names.TOOL_CALLS_NAMES] = call.tool_calls
+                attrs[names.TOOL_CALLS_NAMES] = tuple(_text(n) for n in call.tool_calls)
             if call.attempts is not None:
                 attrs[names.ATTEMPTS] = call.attempts
             if usage is not None:
-                attrs[names.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
-                attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output_tokens
+                attrs[names.GEN_AI_USAGE_INPUT_TOKENS] = _tokens(usage.input_tokens)
+                attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS] = _tokens(usage.output_tokens)
                 if usage.cache_read_tokens:
-                    attrs[names.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cache_read_tokens
+                    attrs[names.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = _tokens(usage.cache_read_tokens)
                 if usage.cache_write_tokens:
-                    attrs[names.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = usage.cache_write_tokens
+                    attrs[names.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = _tokens(usage.cache_write_tokens)
                 if usage.reasoning_tokens:
-                    attrs[names.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
+                    attrs[names.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = _tokens(usage.reasoning_tokens)
                 attrs[names.USAGE_ESTIMATED] = usage.estimated
                 cost = self._price(record.provider, response_model, usage, call)
                 if cost is not None:
@@ -349,11 +395,11 @@ class Recorder:
                 )
             attrs[names.STAGE_OUTCOME] = outcome
             attrs[names.ROLLUP_COST_USD] = rollup.cost_usd
-            attrs[names.ROLLUP_INPUT_TOKENS] = rollup.input_tokens
-            attrs[names.ROLLUP_OUTPUT_TOKENS] = rollup.output_tokens
+            attrs[names.ROLLUP_INPUT_TOKENS] = _tokens(rollup.input_tokens)
+            attrs[names.ROLLUP_OUTPUT_TOKENS] = _tokens(rollup.output_tokens)
             attrs[names.ROLLUP_LLM_CALLS] = rollup.llm_calls
             if call.route_to:
-                attrs[names.ROUTE_TO] = call.route_to
+                attrs[names.ROUTE_TO] = tuple(_text(r) for r in call.route_to)
             if call.parent is not None:
                 self._roll_up(
                     call.parent,
@@ -370,7 +416,7 @@ class Recorder:
                 if scores:
                     attrs[names.RETRIEVAL_TOP_SCORE] = float(scores[0])
                 attrs[names.GEN_AI_RETRIEVAL_DOCUMENTS] = json.dumps(
-                    [{"id": i, "score": s} for i, s in docs]
+                    [{"id": i, "score": s} for i, s in docs[:MAX_DOCUMENTS]], ensure_ascii=False
                 )
             if returned is not None:
                 attrs[names.RETRIEVAL_RETURNED] = returned
@@ -381,11 +427,12 @@ class Recorder:
         if call.attributes:
             attrs.update(call.attributes)
         if error_type is not None:
+            error_type = _text(error_type)
             attrs[names.ERROR_TYPE] = error_type
         if attrs:
             span.set_attributes(attrs)
         if outcome == names.OUTCOME_ERROR:
-            description = f"{type(error).__name__}: {error}" if error is not None else None
+            description = _description(error) if error is not None else None
             span.set_status(Status(StatusCode.ERROR, description))
         span.end(end_time=end_ns)
         ctx = span.get_span_context()

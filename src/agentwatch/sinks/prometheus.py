@@ -7,12 +7,13 @@ Hot-path notes: labelled children are cached per label tuple, label values pass 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from agentwatch import errors, names
+from agentwatch import delivery, errors, forking, names
 from agentwatch.labels import LabelGuard
 from agentwatch.records import Completed, Inference, Stage, ToolCall, VectorSearch, Workflow
 
@@ -35,9 +36,19 @@ class _Family:
     def child(self, values: tuple[str, ...]) -> Any:
         child = self.children.get(values)
         if child is None:
-            child = self.metric.labels(*values)
+            child = self.metric.labels(*values) if values else self.metric
             self.children[values] = child
         return child
+
+    def reset(self) -> None:
+        self.children = {}
+        metric: Any = self.metric
+        if hasattr(metric, "_lock"):
+            metric._lock = threading.Lock()
+        if metric._labelnames:
+            metric.clear()
+        else:  # an unlabelled metric: a new value holder
+            metric._metric_init()
 
 
 class PrometheusSink:
@@ -108,9 +119,31 @@ class PrometheusSink:
                                        "Errors inside agentwatch (caught; the application went on).",
                                        ["component"])
         errors.add_listener(self.on_internal_error)
+        self.spans_dropped = counter(names.M_SPANS_DROPPED,
+                                     "Spans that never reached the trace backend (queue full, export failed, "
+                                     "shutdown).", ["reason"])
+        self.spans_exported = counter(names.M_SPANS_EXPORTED, "Spans the trace exporter accepted.", [])
+        delivery.add_listener(self.on_delivery)
+        forking.register(self._after_fork)
 
     def close(self) -> None:
         errors.remove_listener(self.on_internal_error)
+        delivery.remove_listener(self.on_delivery)
+
+    def on_delivery(self, event: str, reason: str, count: int) -> None:
+        if event == "exported":
+            self.spans_exported.child(()).inc(count)
+        else:
+            self.spans_dropped.child((reason,)).inc(count)
+
+    def _after_fork(self) -> None:
+        """In a forked worker: start every metric from zero with fresh locks (the parent's values
+        stay the parent's; a lock another thread held at the fork would stay held forever)."""
+        for family in vars(self).values():
+            if isinstance(family, _Family):
+                family.reset()
+        for guard in self._guards.values():
+            guard.after_fork()
 
     def _count_overflow(self, label: str) -> None:
         self.overflow.child((label,)).inc()

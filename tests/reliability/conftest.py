@@ -1,0 +1,184 @@
+"""Shared pieces of the reliability suite: a real OTLP/HTTP receiver that can be made to refuse,
+hang or fail, and helpers to read back what agentwatch exported and counted."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from agentwatch import delivery, errors
+
+MODES = ("ok", "refuse", "hang", "500")
+
+
+class OTLPReceiver:
+    """An OTLP/HTTP traces endpoint on 127.0.0.1.
+
+    ``mode``: ``ok`` answers 200 and keeps the payload; ``500`` answers 500; ``hang`` reads the
+    request and never answers (until the mode changes); ``refuse`` closes the listening socket so
+    connections are refused. The port stays the same across modes.
+    """
+
+    def __init__(self) -> None:
+        self.payloads: list[bytes] = []
+        self.spans: list[Any] = []
+        self.requests = 0
+        self._lock = threading.Lock()
+        self._released = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.mode = "ok"
+        self.port = 0
+        self._listen()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1/traces"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with receiver._lock:
+                    receiver.requests += 1
+                mode = receiver.mode
+                if mode == "hang":
+                    receiver._released.wait(120)
+                    self.close_connection = True
+                    return
+                if mode == "500":
+                    self.send_response(500)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                request = ExportTraceServiceRequest()
+                request.ParseFromString(body)
+                with receiver._lock:
+                    receiver.payloads.append(body)
+                    for rs in request.resource_spans:
+                        for ss in rs.scope_spans:
+                            receiver.spans.extend(ss.spans)
+                reply = ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+        return Handler
+
+    def _listen(self) -> None:
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        server.daemon_threads = True
+        self.port = server.server_address[1]
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+        self._thread.start()
+
+    def _close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def set_mode(self, mode: str) -> None:
+        assert mode in MODES
+        if mode == self.mode:
+            return
+        if self.mode == "hang":
+            self._released.set()
+        self._released = threading.Event()
+        if mode == "refuse":
+            self._close()
+        elif self._server is None:
+            for _ in range(50):  # the old socket may linger for a moment
+                try:
+                    self._listen()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+        self.mode = mode
+
+    @property
+    def span_count(self) -> int:
+        with self._lock:
+            return len(self.spans)
+
+    def raw(self) -> bytes:
+        with self._lock:
+            return b"".join(self.payloads)
+
+    def stop(self) -> None:
+        self._released.set()
+        self._close()
+
+
+@pytest.fixture
+def otlp() -> Iterator[OTLPReceiver]:
+    receiver = OTLPReceiver()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def otlp_env(otlp: OTLPReceiver, monkeypatch: pytest.MonkeyPatch) -> OTLPReceiver:
+    """Standard OTel variables pointing the OTLP exporter at ``otlp``, with quick batches."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", otlp.endpoint)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf")
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+    return otlp
+
+
+@pytest.fixture(autouse=True)
+def _fresh_counts() -> Iterator[None]:
+    errors.reset()
+    delivery.reset()
+    yield
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LogLines(logging.Handler):
+    """Collects the records the ``agentwatch`` logger emits."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def agentwatch_logs() -> Iterator[LogLines]:
+    handler = LogLines()
+    logger = logging.getLogger("agentwatch")
+    old_level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(old_level)
