@@ -27,7 +27,7 @@ from rich.console import Console
 from agentwatch.report._quantiles import Quantiles
 from agentwatch.report._read import ReadStats, SpanReader, SpanView, expand_paths, span_from_sdk
 from agentwatch.report._render import render_summary, render_tree
-from agentwatch.report._summary import Aggregator, Group, Summary
+from agentwatch.report._summary import KEYS, Aggregator, Group, Summary
 
 __all__ = [
     "Aggregator",
@@ -120,9 +120,12 @@ def _is_path(item: Any) -> bool:
 
 
 def iter_spans(source: Source, *, since: Since = None, trace_id: str | None = None,
-               stats: ReadStats | None = None) -> Iterator[SpanView]:
-    """Stream the spans of ``source`` (paths or span objects), filtered; fills ``stats`` if given."""
-    reader = SpanReader(since_ns=parse_since(since), trace_id=_check_trace_id(trace_id))
+               stats: ReadStats | None = None, keys: frozenset[str] | None = None) -> Iterator[SpanView]:
+    """Stream the spans of ``source`` (paths or span objects), filtered; fills ``stats`` if given.
+
+    ``keys``: decode only these attributes of spans read from files (all when None).
+    """
+    reader = SpanReader(since_ns=parse_since(since), trace_id=_check_trace_id(trace_id), keys=keys)
     if stats is not None:
         reader.stats = stats
     if _is_path(source):
@@ -162,7 +165,7 @@ def _summarise(source: Source, *, since: Since, trace_id: str | None,
         raise FileNotFoundError(f"no span file at {missing[0]}")
     stats = ReadStats()
     agg = Aggregator()
-    for span in iter_spans(source, since=since, trace_id=trace_id, stats=stats):
+    for span in iter_spans(source, since=since, trace_id=trace_id, stats=stats, keys=KEYS):
         agg.add(span)
         if keep is not None and len(keep) < MAX_TREE_SPANS:
             keep.append(span)

@@ -47,6 +47,21 @@ class Quantiles:
         key = math.ceil(math.log(value) / _LOG_GAMMA)
         self._buckets[key] = self._buckets.get(key, 0) + 1
 
+    def merge(self, other: Quantiles) -> None:
+        """Add every value of ``other`` (exact values stay exact while both are small)."""
+        if other._exact is not None:
+            for v in other._exact:
+                self.add(v)
+            return
+        if self._exact is not None:
+            exact, self._exact = self._exact, None
+            for v in exact:
+                self._bucket(v)
+        self.count += other.count
+        self._zeros += other._zeros
+        for key, n in other._buckets.items():
+            self._buckets[key] = self._buckets.get(key, 0) + n
+
     def quantile(self, q: float) -> float | None:
         """The ``q`` quantile (0 < q <= 1), or None with no values."""
         if self.count == 0:

@@ -90,18 +90,34 @@ def _any_value(value: Mapping[str, Any]) -> Any:
     return None
 
 
-def _attributes(items: Iterable[Mapping[str, Any]] | None) -> dict[str, Any]:
+def _attributes(items: Iterable[Mapping[str, Any]] | None, keys: frozenset[str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if items:
         for kv in items:
+            key = kv.get("key", "")
+            if keys is not None and key not in keys:
+                continue
             value = kv.get("value")
-            if value:
-                out[kv.get("key", "")] = _any_value(value)
+            if not value:
+                continue
+            # the common kinds first, without a call
+            if "stringValue" in value:
+                out[key] = value["stringValue"]
+            elif "intValue" in value:
+                try:
+                    out[key] = int(value["intValue"])
+                except (TypeError, ValueError):
+                    pass
+            else:
+                out[key] = _any_value(value)
     return out
 
 
-def spans_of_request(request: Mapping[str, Any]) -> Iterator[SpanView]:
-    """The spans of one decoded ``ExportTraceServiceRequest`` (OTLP/JSON)."""
+def spans_of_request(request: Mapping[str, Any], keys: frozenset[str] | None = None) -> Iterator[SpanView]:
+    """The spans of one decoded ``ExportTraceServiceRequest`` (OTLP/JSON).
+
+    ``keys``: decode only these attributes (all when None).
+    """
     for rs in request.get("resourceSpans") or ():
         resource = rs.get("resource") or {}
         service = ""
@@ -111,20 +127,29 @@ def spans_of_request(request: Mapping[str, Any]) -> Iterator[SpanView]:
                 break
         for ss in rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans") or ():
             for s in ss.get("spans") or ():
-                status = s.get("status") or {}
-                code = status.get("code", 0)
+                status = s.get("status")
+                code = status.get("code", 0) if status else 0
                 if isinstance(code, str):  # protobuf's generic JSON mapping writes enum names
                     code = {"STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}.get(code, 0)
+                trace_id = s.get("traceId") or ""
+                if len(trace_id) != 32:
+                    trace_id = _hex_id(trace_id, 16)
+                span_id = s.get("spanId") or ""
+                if len(span_id) != 16:
+                    span_id = _hex_id(span_id, 8)
+                parent = s.get("parentSpanId") or ""
+                if parent and len(parent) != 16:
+                    parent = _hex_id(parent, 8)
                 yield SpanView(
-                    trace_id=_hex_id(s.get("traceId"), 16),
-                    span_id=_hex_id(s.get("spanId"), 8),
-                    parent_span_id=_hex_id(s.get("parentSpanId"), 8),
-                    name=s.get("name", ""),
-                    start_ns=int(s.get("startTimeUnixNano") or 0),
-                    end_ns=int(s.get("endTimeUnixNano") or 0),
-                    status_code=int(code),
-                    attributes=_attributes(s.get("attributes")),
-                    service=service,
+                    trace_id,
+                    span_id,
+                    parent,
+                    s.get("name", ""),
+                    int(s.get("startTimeUnixNano") or 0),
+                    int(s.get("endTimeUnixNano") or 0),
+                    int(code),
+                    _attributes(s.get("attributes"), keys),
+                    service,
                 )
 
 
@@ -178,8 +203,10 @@ class SpanReader:
     traces are not even parsed.
     """
 
-    def __init__(self, *, since_ns: int | None = None, trace_id: str | None = None) -> None:
+    def __init__(self, *, since_ns: int | None = None, trace_id: str | None = None,
+                 keys: frozenset[str] | None = None) -> None:
         self.since_ns = since_ns
+        self.keys = keys
         self.trace_id = trace_id.lower() if trace_id else None
         self.stats = ReadStats()
         self._needles: tuple[bytes, ...] = ()
@@ -217,7 +244,7 @@ class SpanReader:
                 stats.other_lines += 1
                 continue
             try:
-                yield from self.filter(spans_of_request(request))
+                yield from self.filter(spans_of_request(request, self.keys))
             except (TypeError, ValueError, AttributeError):
                 stats.bad_lines += 1
 

@@ -42,6 +42,15 @@ _LEGACY_PROVIDER = "gen_ai.system"
 _LEGACY_INPUT = "gen_ai.usage.prompt_tokens"
 _LEGACY_OUTPUT = "gen_ai.usage.completion_tokens"
 
+#: the span attributes the report reads (the reader decodes only these)
+KEYS = frozenset({
+    names.GEN_AI_OPERATION_NAME, names.GEN_AI_PROVIDER_NAME, _LEGACY_PROVIDER, names.GEN_AI_REQUEST_MODEL,
+    names.GEN_AI_RESPONSE_MODEL, names.GEN_AI_USAGE_INPUT_TOKENS, names.GEN_AI_USAGE_OUTPUT_TOKENS,
+    _LEGACY_INPUT, _LEGACY_OUTPUT, names.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, names.COST_USD,
+    names.ERROR_TYPE, names.STAGE_NAME, names.STAGE_OUTCOME, names.GRAPH_NAME, names.GEN_AI_WORKFLOW_NAME,
+    names.ROLLUP_INPUT_TOKENS, names.ROLLUP_OUTPUT_TOKENS, names.ROLLUP_LLM_CALLS, names.ROLLUP_COST_USD,
+})
+
 
 @dataclass(frozen=True)
 class Group:
@@ -118,6 +127,17 @@ class _Acc:
         self.cost = 0.0
         self.latency = Quantiles()
 
+    def merge(self, other: _Acc) -> None:
+        self.calls += other.calls
+        self.errors += other.errors
+        self.inp += other.inp
+        self.out += other.out
+        self.cached += other.cached
+        self.unpriced += other.unpriced
+        self.llm_calls += other.llm_calls
+        self.cost += other.cost
+        self.latency.merge(other.latency)
+
     def group(self, **keys: str | None) -> Group:
         return Group(
             **keys, calls=self.calls, errors=self.errors, input_tokens=self.inp, output_tokens=self.out,
@@ -165,9 +185,7 @@ class Aggregator:
     def __init__(self) -> None:
         self.graphs = _Table()
         self.stages = _Table()
-        self.providers = _Table()
         self.models = _Table()
-        self.total = _Acc()
         self.spans = 0
         self.traces = 0
         self.first_start_ns: int | None = None
@@ -212,26 +230,24 @@ class Aggregator:
 
     def _model_call(self, span: SpanView, attrs: Any, model: str, duration: float) -> int:
         provider = str(attrs.get(names.GEN_AI_PROVIDER_NAME) or attrs.get(_LEGACY_PROVIDER) or "")
-        error = span.status_code == 2 or names.ERROR_TYPE in attrs
         inp = attrs.get(names.GEN_AI_USAGE_INPUT_TOKENS, attrs.get(_LEGACY_INPUT))
         out = attrs.get(names.GEN_AI_USAGE_OUTPUT_TOKENS, attrs.get(_LEGACY_OUTPUT))
         cached = _int(attrs.get(names.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS))
         cost = _float(attrs.get(names.COST_USD))
-        has_usage = inp is not None or out is not None
-        inp_n, out_n = _int(inp), _int(out)
-        for acc in (self.models.get((provider, model)), self.providers.get((provider,)), self.total):
-            acc.calls += 1
-            acc.llm_calls += 1
-            if error:
-                acc.errors += 1
-            acc.inp += inp_n
-            acc.out += out_n
-            acc.cached += cached
-            if cost is not None:
-                acc.cost += cost
-            elif has_usage:
-                acc.unpriced += 1
-            acc.latency.add(duration)
+        # Only the model row is kept; provider rows and the total are sums of model rows.
+        acc = self.models.get((provider, model))
+        acc.calls += 1
+        acc.llm_calls += 1
+        if span.status_code == 2 or names.ERROR_TYPE in attrs:
+            acc.errors += 1
+        acc.inp += _int(inp)
+        acc.out += _int(out)
+        acc.cached += cached
+        if cost is not None:
+            acc.cost += cost
+        elif inp is not None or out is not None:
+            acc.unpriced += 1
+        acc.latency.add(duration)
         return cached
 
     @staticmethod
@@ -254,12 +270,17 @@ class Aggregator:
             out.sort(key=lambda g: (-g.cost_usd, -g.calls, tuple(getattr(g, f) or "" for f in fields)))
             return tuple(out)
 
+        providers = _Table()
+        total = _Acc()
+        for (provider, _), acc in self.models.rows.items():
+            providers.get((provider,)).merge(acc)
+            total.merge(acc)
         return Summary(
             graphs=rows(self.graphs, ("graph",)),
             stages=rows(self.stages, ("graph", "stage")),
-            providers=rows(self.providers, ("provider",)),
+            providers=rows(providers, ("provider",)),
             models=rows(self.models, ("provider", "model")),
-            total=self.total.group(),
+            total=total.group(),
             spans=self.spans,
             traces=self.traces,
             first_start_ns=self.first_start_ns,
