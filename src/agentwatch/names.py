@@ -121,6 +121,7 @@ M_UNPRICED: Final = "unpriced_calls"  # counter
 M_STAGE_RUNS: Final = "stage_runs"  # counter
 M_STAGE_DURATION: Final = "stage_duration_seconds"  # histogram
 M_STAGE_COST: Final = "stage_cost_usd"  # counter
+M_STAGE_TOKENS: Final = "stage_tokens"  # counter {graph,stage,type}: tokens of the model calls in stages
 M_VECTOR_DURATION: Final = "vector_search_duration_seconds"  # histogram
 M_VECTOR_RESULTS: Final = "vector_search_results"  # histogram
 M_TOOL_CALLS: Final = "tool_calls"  # counter

@@ -103,6 +103,9 @@ class PrometheusSink:
                                         ["graph", "stage"], names.DURATION_BUCKETS)
         self.stage_cost = counter(names.M_STAGE_COST, "Estimated cost of the model calls inside stages.",
                                   ["graph", "stage"])
+        self.stage_tokens = counter(names.M_STAGE_TOKENS,
+                                    "Tokens used by the model calls inside stages, by type.",
+                                    ["graph", "stage", "type"])
         self.workflow_runs = counter("workflow_runs", "Whole graph (workflow) runs, by outcome.",
                                      ["graph", "outcome"])
         self.workflow_duration = histogram("workflow_duration_seconds", "Duration of whole graph runs.",
@@ -189,6 +192,10 @@ class PrometheusSink:
             self.stage_duration.child((graph, stage)).observe(c.duration_s, ex)
             if c.rollup is not None and c.rollup.cost_usd:
                 self.stage_cost.child((graph, stage)).inc(c.rollup.cost_usd, ex)
+            if c.rollup is not None and c.rollup.input_tokens:
+                self.stage_tokens.child((graph, stage, names.TOKEN_INPUT)).inc(c.rollup.input_tokens, ex)
+            if c.rollup is not None and c.rollup.output_tokens:
+                self.stage_tokens.child((graph, stage, names.TOKEN_OUTPUT)).inc(c.rollup.output_tokens, ex)
         elif isinstance(record, Workflow):
             graph = g["graph"](record.name)
             self.workflow_runs.child((graph, c.outcome)).inc(1, ex)
