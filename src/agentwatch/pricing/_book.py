@@ -32,7 +32,11 @@ logger = logging.getLogger("agentwatch.pricing")
 
 _MAX_CACHED = 4096
 _MAX_WARNED = 1000
-_NO_TIME = float("-inf")
+#: publishers tried, in order, for a model whose provider is unknown or does not list it
+_PUBLISHERS = ("openai", "anthropic", "google", "mistral", "x-ai", "deepseek", "cohere")
+#: providers that run models on your own hardware: no published price applies, only an override
+_SELF_HOSTED = frozenset({"ollama", "vllm", "llama.cpp", "llamacpp", "lmstudio", "local", "tgi",
+                          "huggingface_local", "llamafile"})
 
 
 def _epoch(at: datetime) -> float:
@@ -265,6 +269,8 @@ class PriceBook:
         return _Periods(starts, prices)
 
     def _lookup_genai(self, pkey: str | None, names: Sequence[str]) -> _Resolved | None:
+        if pkey in _SELF_HOSTED:
+            return None
         provider_ids: list[str | None] = []
         if pkey is not None:
             pid = _names.PROVIDER_ALIASES.get(pkey) or _genai.find_provider_id(pkey)
@@ -273,7 +279,9 @@ class PriceBook:
             vendor = next((v for n in names if (v := _names.bedrock_vendor(n))), None)
             if vendor is not None and vendor not in provider_ids:
                 provider_ids.append(vendor)
-        provider_ids.append(None)  # last resort: the provider whose models match the name
+        provider_ids.append(None)  # the provider whose name patterns match the model (genai-prices)
+        # last resort: the model publishers themselves, in a fixed order (never an aggregator's price)
+        provider_ids.extend(p for p in _PUBLISHERS if p not in provider_ids)
         for pid in provider_ids:
             for n in names:
                 found = _genai.find(n, pid)

@@ -107,9 +107,7 @@ def rate_table(model_price: Any) -> RateTable:
                 rates[name] = applicable
         tiers.append(Tier(above_input_tokens=start, rates=rates))
     inp = base.pop("input")
-    return RateTable(input=inp if inp is not None else Decimal(0), tiers=tuple(tiers),
-                     **{k: v for k, v in base.items() if k != "output"},
-                     output=base["output"] if base["output"] is not None else Decimal(0))
+    return RateTable(input=inp if inp is not None else Decimal(0), tiers=tuple(tiers), **base)
 
 
 def has_time_of_day(info: Any) -> bool:

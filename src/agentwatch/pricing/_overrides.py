@@ -73,7 +73,6 @@ class PriceSpec(_Rates):
     model: str = Field(min_length=1)
     provider: str | None = None
     input: Rate = Field(ge=0)  # type: ignore[assignment]
-    output: Rate = Field(default=Decimal(0), ge=0)  # type: ignore[assignment]
     per_request: Rate | None = Field(default=None, ge=0)
     since: date | None = None
     tiers: list[TierSpec] = Field(default_factory=list)

@@ -47,7 +47,7 @@ class RateTable:
     """What one model costs during one price period (USD per 1M tokens; ``None``: not priced apart)."""
 
     input: Decimal
-    output: Decimal = Decimal(0)
+    output: Decimal | None = None
     cache_read: Decimal | None = None
     cache_write: Decimal | None = None
     cache_write_1h: Decimal | None = None
