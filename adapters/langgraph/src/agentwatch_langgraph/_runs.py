@@ -1,0 +1,179 @@
+"""Bounded bookkeeping of the LangChain runs in flight: run id -> what we opened for it.
+
+Every entry is removed when its run ends or fails. Runs that never end (a generator dropped
+without being closed, a crashed worker) cannot pile up: the table holds at most ``max_runs``
+entries and drops entries older than ``max_age_s``; whatever it drops is ended as abandoned.
+When a top-level run ends, the entries still open below it are ended with it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from agentwatch.call import Call
+from agentwatch.recorder import Recorder
+
+# kinds of run
+WORKFLOW = 1  # a graph (or top-level chain) run: invoke_workflow span
+NODE = 2  # one execution of a graph node: stage span
+MODEL = 3  # chat model / LLM: inference span
+TOOL = 4  # execute_tool span
+RETRIEVER = 5  # retrieval span
+CHAIN = 6  # internal runnable: no span of its own unless verbose
+ROUTE = 7  # a node's edge function (routing decision): no span unless verbose
+SKIP = 8  # a run another of our handlers records (two handlers on one run): nothing, nor below it
+
+_SWEEP_EVERY = 512
+
+
+class Run:
+    """One run in flight. ``call`` is the call its children nest under: its own, or (for a run
+    without a span) the nearest ancestor's."""
+
+    __slots__ = (
+        "attempts",
+        "call",
+        "children",
+        "ctx_token",
+        "graph",
+        "interrupted",
+        "kind",
+        "name",
+        "node",
+        "outer",
+        "own",
+        "provider",
+        "recorder",
+        "root",
+        "run_id",
+        "start_ns",
+        "thread",
+        "var_token",
+    )
+
+    def __init__(
+        self,
+        run_id: UUID,
+        kind: int,
+        call: Call | None,
+        recorder: Recorder,
+        root: Run | None,
+        start_ns: int,
+        *,
+        own: bool = True,
+    ) -> None:
+        self.run_id = run_id
+        self.kind = kind
+        self.call = call
+        self.recorder = recorder
+        self.root: Run = root if root is not None else self
+        self.start_ns = start_ns
+        self.own = own
+        self.name: str | None = None
+        self.graph: str | None = None
+        self.thread: str | None = None
+        self.provider: str | None = None
+        self.node: Run | None = None  # ROUTE: the node it routes from; NODE: its workflow
+        self.outer: Call | None = None  # a chain's own (verbose) span, when the chain became a workflow
+        self.ctx_token: Any = None  # OTel context token attached while a node/tool/retriever runs
+        self.var_token: Any = None  # our context variable token while a model call runs
+        self.interrupted = False
+        self.attempts: dict[str, int] | None = None  # WORKFLOW: executions per task namespace
+        self.children: dict[UUID, None] | None = {} if root is None else None  # root: runs open below
+
+
+Closer = Callable[[Run, BaseException | None], None]
+
+
+class RunTable:
+    """Thread-safe run id -> :class:`Run`, bounded in size and age."""
+
+    def __init__(self, max_runs: int, max_age_s: float, closer: Closer) -> None:
+        self._runs: dict[UUID, Run] = {}
+        self._lock = threading.Lock()
+        self._max_runs = max(int(max_runs), 1)
+        self._max_age_ns = int(max_age_s * 1e9)
+        self._closer = closer
+        self._added = 0
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def get(self, run_id: UUID | None) -> Run | None:
+        if run_id is None:
+            return None
+        return self._runs.get(run_id)
+
+    def add(self, run: Run) -> None:
+        victims: list[Run] | None = None
+        with self._lock:
+            self._runs[run.run_id] = run
+            root = run.root
+            if root is not run and root.children is not None:
+                root.children[run.run_id] = None
+            self._added += 1
+            if len(self._runs) > self._max_runs or self._added % _SWEEP_EVERY == 0:
+                victims = self._expired_locked(run.start_ns)
+        if victims:
+            self._close(victims, None)
+
+    def pop(self, run_id: UUID) -> Run | None:
+        with self._lock:
+            run = self._runs.pop(run_id, None)
+            if run is not None:
+                root = run.root
+                if root is not run and root.children is not None:
+                    root.children.pop(run_id, None)
+        return run
+
+    def pop_descendants(self, root: Run) -> list[Run]:
+        """Remove and return the runs still open below a top-level run (most recent first)."""
+        with self._lock:
+            children = root.children
+            if not children:
+                return []
+            found = [r for r in (self._runs.pop(i, None) for i in children) if r is not None]
+            children.clear()
+        found.reverse()
+        return found
+
+    def _expired_locked(self, now_ns: int) -> list[Run]:
+        victims: list[Run] = []
+        runs = self._runs
+        oldest_allowed = now_ns - self._max_age_ns
+        while runs:
+            run_id = next(iter(runs))
+            run = runs[run_id]
+            if len(runs) <= self._max_runs and run.start_ns >= oldest_allowed:
+                break
+            del runs[run_id]
+            victims.append(run)
+            root = run.root
+            if root is run:
+                if run.children:
+                    victims.extend(r for r in (runs.pop(i, None) for i in run.children) if r is not None)
+                    run.children.clear()
+            elif root.children is not None:
+                root.children.pop(run_id, None)
+        return victims
+
+    def _close(self, victims: list[Run], error: BaseException | None) -> None:
+        for run in reversed(victims):
+            self._closer(run, error)
+
+    def sweep(self) -> None:
+        """Drop what is too old now (also done every few hundred new runs)."""
+        with self._lock:
+            victims = self._expired_locked(time.time_ns())
+        if victims:
+            self._close(victims, None)
+
+    def clear(self) -> list[Run]:
+        with self._lock:
+            runs = list(self._runs.values())
+            self._runs.clear()
+        return runs
