@@ -64,53 +64,56 @@ def by_hand(rates: Published, u: Usage) -> tuple[Decimal, Decimal]:
     cw1h = Decimal(rates.cache_write_1h) if rates.cache_write_1h is not None else cw
     uncached = u.input_tokens - u.cache_read_tokens - u.cache_write_tokens
     five_minute = u.cache_write_tokens - u.cache_write_1h_tokens
-    input_usd = (uncached * inp + u.cache_read_tokens * cr + five_minute * cw + u.cache_write_1h_tokens * cw1h) / M
+    input_usd = (uncached * inp + u.cache_read_tokens * cr + five_minute * cw
+                 + u.cache_write_1h_tokens * cw1h) / M
     output_usd = u.output_tokens * Decimal(rates.output) / M  # reasoning is part of output
     return input_usd, output_usd
 
 
-def U(inp: int, out: int = 0, *, read: int = 0, write: int = 0, write_1h: int = 0, reasoning: int = 0) -> Usage:
+def U(inp: int, out: int = 0, *, read: int = 0, write: int = 0, write_1h: int = 0,
+      reasoning: int = 0) -> Usage:
     return Usage(input_tokens=inp, output_tokens=out, cache_read_tokens=read, cache_write_tokens=write,
                  cache_write_1h_tokens=write_1h, reasoning_tokens=reasoning)
 
 
-SONNET_LONG = Published("6", "22.50", "0.60", "7.50", "12")
+P = Published
+SONNET_LONG = P("6", "22.50", "0.60", "7.50", "12")
 TABLE: list[Row] = [
     # --- OpenAI chat ---------------------------------------------------------------------------------
-    Row("openai", "gpt-4o-2024-08-06", Published("2.50", "10.00", "1.25"), U(1000, 200, read=400)),
-    Row("openai", "gpt-4o-2024-05-13", Published("5.00", "15.00"), U(12_000, 800)),
-    Row("openai", "gpt-4o-mini-2024-07-18", Published("0.15", "0.60", "0.075"), U(50_000, 1_500, read=32_768)),
-    Row("openai", "gpt-4.1", Published("2.00", "8.00", "0.50"), U(120_000, 4_000, read=100_000)),
-    Row("openai", "gpt-4.1-mini", Published("0.40", "1.60", "0.10"), U(8_000, 900, read=2_048)),
-    Row("openai", "gpt-4.1-nano", Published("0.10", "0.40", "0.025"), U(3_000, 300, read=1_024)),
-    Row("openai", "gpt-3.5-turbo", Published("0.50", "1.50"), U(700, 150)),
+    Row("openai", "gpt-4o-2024-08-06", P("2.50", "10.00", "1.25"), U(1000, 200, read=400)),
+    Row("openai", "gpt-4o-2024-05-13", P("5.00", "15.00"), U(12_000, 800)),
+    Row("openai", "gpt-4o-mini-2024-07-18", P("0.15", "0.60", "0.075"), U(50_000, 1_500, read=32_768)),
+    Row("openai", "gpt-4.1", P("2.00", "8.00", "0.50"), U(120_000, 4_000, read=100_000)),
+    Row("openai", "gpt-4.1-mini", P("0.40", "1.60", "0.10"), U(8_000, 900, read=2_048)),
+    Row("openai", "gpt-4.1-nano", P("0.10", "0.40", "0.025"), U(3_000, 300, read=1_024)),
+    Row("openai", "gpt-3.5-turbo", P("0.50", "1.50"), U(700, 150)),
     # --- OpenAI reasoning (reasoning tokens are billed as output) -----------------------------------
-    Row("openai", "gpt-5", Published("1.25", "10.00", "0.125"), U(20_000, 6_000, read=8_000, reasoning=5_000)),
-    Row("openai", "gpt-5-mini", Published("0.25", "2.00", "0.025"), U(9_000, 3_000, read=1_000, reasoning=2_500)),
-    Row("openai", "o4-mini", Published("1.10", "4.40", "0.275"), U(5_000, 2_000, read=1_024, reasoning=1_800)),
-    Row("openai", "o1", Published("15.00", "60.00", "7.50"), U(2_000, 4_000, read=1_024, reasoning=3_500)),
-    Row("openai", "o3-mini", Published("1.10", "4.40", "0.55"), U(4_000, 1_000, reasoning=700)),
+    Row("openai", "gpt-5", P("1.25", "10.00", "0.125"), U(20_000, 6_000, read=8_000, reasoning=5_000)),
+    Row("openai", "gpt-5-mini", P("0.25", "2.00", "0.025"), U(9_000, 3_000, read=1_000, reasoning=2_500)),
+    Row("openai", "o4-mini", P("1.10", "4.40", "0.275"), U(5_000, 2_000, read=1_024, reasoning=1_800)),
+    Row("openai", "o1", P("15.00", "60.00", "7.50"), U(2_000, 4_000, read=1_024, reasoning=3_500)),
+    Row("openai", "o3-mini", P("1.10", "4.40", "0.55"), U(4_000, 1_000, reasoning=700)),
     # a dated price change: o3 was cut from $10/$40 to $2/$8 on 2025-06-10
-    Row("openai", "o3", Published("10.00", "40.00"), U(10_000, 3_000, reasoning=2_000), at=BEFORE_O3_CUT,
+    Row("openai", "o3", P("10.00", "40.00"), U(10_000, 3_000, reasoning=2_000), at=BEFORE_O3_CUT,
         note="before the cut"),
-    Row("openai", "o3-2025-04-16", Published("2.00", "8.00"), U(10_000, 3_000, reasoning=2_000), at=AFTER_O3_CUT,
+    Row("openai", "o3-2025-04-16", P("2.00", "8.00"), U(10_000, 3_000, reasoning=2_000), at=AFTER_O3_CUT,
         note="after the cut"),
     # --- OpenAI embeddings ----------------------------------------------------------------------------
-    Row("openai", "text-embedding-3-small", Published("0.02"), U(1_000_000)),
-    Row("openai", "text-embedding-3-large", Published("0.13"), U(250_000)),
-    Row("openai", "text-embedding-ada-002", Published("0.10"), U(80_000)),
+    Row("openai", "text-embedding-3-small", P("0.02"), U(1_000_000)),
+    Row("openai", "text-embedding-3-large", P("0.13"), U(250_000)),
+    Row("openai", "text-embedding-ada-002", P("0.10"), U(80_000)),
     # --- Anthropic: cache reads, 5-minute and 1-hour writes --------------------------------------------
-    Row("anthropic", "claude-opus-4-1-20250805", Published("15", "75", "1.50", "18.75", "30"),
+    Row("anthropic", "claude-opus-4-1-20250805", P("15", "75", "1.50", "18.75", "30"),
         U(30_000, 2_000, read=10_000, write=6_000, write_1h=2_000)),
-    Row("anthropic", "claude-opus-4-5-20251101", Published("5", "25", "0.50", "6.25", "10"),
+    Row("anthropic", "claude-opus-4-5-20251101", P("5", "25", "0.50", "6.25", "10"),
         U(40_000, 3_000, read=25_000, write=5_000, write_1h=5_000)),
-    Row("anthropic", "claude-sonnet-4-5-20250929", Published("3", "15", "0.30", "3.75", "6"),
+    Row("anthropic", "claude-sonnet-4-5-20250929", P("3", "15", "0.30", "3.75", "6"),
         U(60_000, 1_200, read=50_000, write=4_000, write_1h=1_000)),
-    Row("anthropic", "claude-haiku-4-5-20251001", Published("1", "5", "0.10", "1.25", "2"),
+    Row("anthropic", "claude-haiku-4-5-20251001", P("1", "5", "0.10", "1.25", "2"),
         U(5_000, 100, read=4_000)),
-    Row("anthropic", "claude-3-5-haiku-20241022", Published("0.80", "4", "0.08", "1", "1.6"),
+    Row("anthropic", "claude-3-5-haiku-20241022", P("0.80", "4", "0.08", "1", "1.6"),
         U(9_000, 700, read=3_000, write=2_000)),
-    Row("anthropic", "claude-3-haiku-20240307", Published("0.25", "1.25", "0.03", "0.30"),
+    Row("anthropic", "claude-3-haiku-20240307", P("0.25", "1.25", "0.03", "0.30"),
         U(20_000, 2_000, read=12_000, write=4_000)),
     # --- long-context tiers: above 200K input tokens every token pays the tier rate ------------------
     Row("anthropic", "claude-sonnet-4-5-20250929", SONNET_LONG,
@@ -118,22 +121,22 @@ TABLE: list[Row] = [
         note="long context"),
     Row("anthropic", "claude-sonnet-4-20250514", SONNET_LONG, U(250_000, 2_000, read=100_000, write=10_000),
         tier="input_tokens>200000", corrected=True, note="long context, corrected"),
-    Row("anthropic", "claude-sonnet-4-20250514", Published("3", "15", "0.30", "3.75", "6"),
+    Row("anthropic", "claude-sonnet-4-20250514", P("3", "15", "0.30", "3.75", "6"),
         U(199_999, 2_000, read=100_000, write=10_000), corrected=True, note="just under the threshold"),
     # --- Google Gemini ------------------------------------------------------------------------------------
-    Row("gcp.gemini", "gemini-2.5-pro", Published("1.25", "10.00"), U(150_000, 8_000, reasoning=6_000)),
-    Row("gcp.gemini", "gemini-2.5-pro", Published("2.50", "15.00"), U(400_000, 8_000), tier="input_tokens>200000",
+    Row("gcp.gemini", "gemini-2.5-pro", P("1.25", "10.00"), U(150_000, 8_000, reasoning=6_000)),
+    Row("gcp.gemini", "gemini-2.5-pro", P("2.50", "15.00"), U(400_000, 8_000), tier="input_tokens>200000",
         note="long context"),
-    Row("gcp.vertex_ai", "models/gemini-2.5-flash", Published("0.30", "2.50"), U(30_000, 2_000, reasoning=1_000)),
-    Row("gcp.gemini", "gemini-2.0-flash", Published("0.10", "0.40"), U(100_000, 5_000)),
-    Row("gcp.gemini", "gemini-2.5-flash-lite", Published("0.10", "0.40"), U(60_000, 3_000)),
+    Row("gcp.vertex_ai", "models/gemini-2.5-flash", P("0.30", "2.50"), U(30_000, 2_000, reasoning=1_000)),
+    Row("gcp.gemini", "gemini-2.0-flash", P("0.10", "0.40"), U(100_000, 5_000)),
+    Row("gcp.gemini", "gemini-2.5-flash-lite", P("0.10", "0.40"), U(60_000, 3_000)),
     # --- others: Bedrock ids, Mistral, DeepSeek's time-of-day prices -----------------------------------
-    Row("aws.bedrock", "us.anthropic.claude-3-5-sonnet-20241022-v2:0", Published("3", "15", "0.30", "3.75"),
+    Row("aws.bedrock", "us.anthropic.claude-3-5-sonnet-20241022-v2:0", P("3", "15", "0.30", "3.75"),
         U(10_000, 1_000, read=6_000, write=2_000)),
-    Row("mistral_ai", "mistral-large-latest", Published("2", "6"), U(10_000, 2_000)),
-    Row("deepseek", "deepseek-chat", Published("0.27", "1.10", "0.07"), U(20_000, 1_000, read=16_000), at=PEAK,
+    Row("mistral_ai", "mistral-large-latest", P("2", "6"), U(10_000, 2_000)),
+    Row("deepseek", "deepseek-chat", P("0.27", "1.10", "0.07"), U(20_000, 1_000, read=16_000), at=PEAK,
         note="standard hours"),
-    Row("deepseek", "deepseek-chat", Published("0.135", "0.55", "0.035"), U(20_000, 1_000, read=16_000),
+    Row("deepseek", "deepseek-chat", P("0.135", "0.55", "0.035"), U(20_000, 1_000, read=16_000),
         at=OFF_PEAK, note="off-peak"),
 ]
 

@@ -87,11 +87,13 @@ def run(args: argparse.Namespace) -> int:
         cost = book.price(args.provider, args.model, usage, at)
 
     if args.json:
+        def tiers(rates: list[tuple[str, list[tuple[str, Decimal]]]]) -> dict[str, dict[str, str]]:
+            return {tier: {k: str(v) for k, v in rows} for tier, rows in rates}
+
         out: dict[str, Any] = {
             "model": desc.model, "resolved": desc.label, "provider": desc.provider, "source": desc.source,
-            "usd_per_million_tokens": {tier: {k: str(v) for k, v in rows} for tier, rows in desc.rates},
-            "history": [{"period": period, "rates": {tier: {k: str(v) for k, v in rows} for tier, rows in rates}}
-                        for period, rates in desc.history],
+            "usd_per_million_tokens": tiers(desc.rates),
+            "history": [{"period": period, "rates": tiers(rates)} for period, rates in desc.history],
             "note": desc.note, "context_window": desc.context_window,
         }
         if cost is not None:
