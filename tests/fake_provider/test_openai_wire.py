@@ -35,7 +35,9 @@ def test_chat_completion_usage_is_exact(fp: FakeProvider) -> None:
     text = body["choices"][0]["message"]["content"]
     assert body["choices"][0]["finish_reason"] == "stop"
     usage = body["usage"]
-    assert usage["prompt_tokens"] == 3 + (3 + n("Be brief.")) + (3 + n("Analyse this job posting"))
+    assert usage["prompt_tokens"] == 3 + (3 + n("system") + n("Be brief.")) + (
+        3 + n("user") + n("Analyse this job posting")
+    )
     assert usage["completion_tokens"] == n(text)
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
     assert usage["prompt_tokens_details"]["cached_tokens"] == 0
@@ -59,7 +61,7 @@ def test_chat_stream_with_and_without_usage(fp: FakeProvider) -> None:
     chunks = [json.loads(data) for _, data in with_usage[:-1]]
     last = chunks[-1]
     assert last["choices"] == []
-    assert last["usage"]["prompt_tokens"] == 3 + 3 + n("hello")
+    assert last["usage"]["prompt_tokens"] == 3 + 3 + n("user") + n("hello")
     assert last["usage"]["completion_tokens"] == n(text)
     assert all(c["usage"] is None for c in chunks[:-1])
     # same request, same seed: same text
@@ -73,13 +75,13 @@ def _chat(fp: FakeProvider, model: str, system: str, user: str) -> dict[str, Any
 
 def test_repeated_long_system_prompt_is_cached(fp: FakeProvider) -> None:
     system = "You are a meticulous career coach who explains every recommendation. " * 120
-    prefix = 3 + (3 + n(system))
+    prefix = 3 + (3 + n("system") + n(system))
     assert prefix >= 1024
     first = _chat(fp, "gpt-4o", system, "first question")
     second = _chat(fp, "gpt-4o", system, "another question")
     assert first["usage"]["prompt_tokens_details"]["cached_tokens"] == 0
     assert second["usage"]["prompt_tokens_details"]["cached_tokens"] == prefix // 128 * 128
-    assert second["usage"]["prompt_tokens"] == prefix + 3 + n("another question")
+    assert second["usage"]["prompt_tokens"] == prefix + 3 + n("user") + n("another question")
     other_model = _chat(fp, "gpt-4o-mini", system, "x")
     assert other_model["usage"]["prompt_tokens_details"]["cached_tokens"] == 0
 
@@ -140,7 +142,7 @@ def test_tool_call(fp: FakeProvider) -> None:
     assert set(json.loads(arguments)) == {"query", "top_k"}
     assert body["usage"]["completion_tokens"] == n("search_jobs" + arguments)
     tools_json = json.dumps(tools, sort_keys=True, separators=(",", ":"))
-    assert body["usage"]["prompt_tokens"] == 3 + 3 + n("find jobs") + n(tools_json)
+    assert body["usage"]["prompt_tokens"] == 3 + 3 + n("user") + n("find jobs") + n(tools_json)
 
 
 def test_json_schema_answer_validates(fp: FakeProvider) -> None:
@@ -175,7 +177,9 @@ def test_responses_plain_and_streamed(fp: FakeProvider) -> None:
     assert [item["type"] for item in body["output"]] == ["reasoning", "message"]
     text = body["output"][1]["content"][0]["text"]
     usage = body["usage"]
-    assert usage["input_tokens"] == 3 + (3 + n("Be concise")) + (3 + n("Summarise the posting"))
+    assert usage["input_tokens"] == 3 + (3 + n("system") + n("Be concise")) + (
+        3 + n("user") + n("Summarise the posting")
+    )
     assert usage["output_tokens_details"]["reasoning_tokens"] == 192
     assert usage["output_tokens"] == 192 + n(text)
 

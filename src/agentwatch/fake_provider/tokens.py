@@ -10,8 +10,9 @@ Text (``count_tokens(text, encoding)``)
     so this is an approximation the fake applies consistently).
 
 OpenAI chat prompt (``prompt_tokens_for``)
-    ``3`` (reply priming) ``+ sum(3 + content + tool calls for each message)``
-    ``+ count_tokens(canonical_json(tools))`` when tools are given. Content: a string counts as
+    ``3`` (reply priming) ``+ sum(3 + role + content + tool calls for each message)``
+    ``+ count_tokens(canonical_json(tools))`` when tools are given (OpenAI's published recipe: the
+    role is counted as text, a ``name`` adds ``1 + count_tokens(name)``). Content: a string counts as
     text; a list of parts sums its parts (``text``/``input_text``/``output_text``/``refusal``
     parts count their text, image parts count ``IMAGE_TOKENS``, any other part counts its
     canonical JSON). Each assistant tool call (and legacy ``function_call``) adds
@@ -64,6 +65,8 @@ IMAGE_TOKENS = 765
 """Tokens charged for any image part or block (a 512x512 high-detail image at OpenAI)."""
 MESSAGE_OVERHEAD = 3
 """Tokens added for each message (its role and delimiters)."""
+NAME_TOKENS = 1
+"""Tokens added for a message's ``name`` (besides the name itself)."""
 PRIMING_TOKENS = 3
 """Tokens added once per request (the assistant reply priming)."""
 CACHE_MIN_TOKENS = 1024
@@ -213,8 +216,8 @@ def openai_content_tokens(content: Any, encoding: str = O200K) -> int:
 
 
 def openai_message_tokens(message: Mapping[str, Any], encoding: str = O200K) -> int:
-    """Tokens of one chat message, overhead included."""
-    total = MESSAGE_OVERHEAD + openai_content_tokens(message.get("content"), encoding)
+    """Tokens of one chat message: overhead, role, name and content (OpenAI's published recipe)."""
+    total = _framing(message, encoding) + openai_content_tokens(message.get("content"), encoding)
     for call in message.get("tool_calls") or []:
         function = (call.get("function") or {}) if isinstance(call, Mapping) else {}
         name, args = str(function.get("name", "")), str(function.get("arguments", ""))
@@ -223,6 +226,14 @@ def openai_message_tokens(message: Mapping[str, Any], encoding: str = O200K) -> 
     if isinstance(legacy, Mapping):
         name, args = str(legacy.get("name", "")), str(legacy.get("arguments", ""))
         total += tool_call_tokens(name, args, encoding)
+    return total
+
+
+def _framing(message: Mapping[str, Any], encoding: str) -> int:
+    role, name = message.get("role"), message.get("name")
+    total = MESSAGE_OVERHEAD + (count_tokens(role, encoding) if isinstance(role, str) else 0)
+    if isinstance(name, str) and name:
+        total += NAME_TOKENS + count_tokens(name, encoding)
     return total
 
 
@@ -255,7 +266,7 @@ def responses_item_tokens(item: Mapping[str, Any], encoding: str = O200K) -> int
     """Tokens of one Responses API input item, overhead included."""
     kind = item.get("type")
     if kind in (None, "message") and "role" in item:
-        return MESSAGE_OVERHEAD + openai_content_tokens(item.get("content"), encoding)
+        return _framing(item, encoding) + openai_content_tokens(item.get("content"), encoding)
     if kind == "function_call":
         name, args = str(item.get("name", "")), str(item.get("arguments", ""))
         return MESSAGE_OVERHEAD + tool_call_tokens(name, args, encoding)
