@@ -74,6 +74,8 @@ DB_NAMESPACE: Final = "db.namespace"
 DB_SYSTEM_POSTGRESQL: Final = "postgresql"
 USER_ID: Final = "user.id"
 SESSION_ID: Final = "session.id"
+#: a response header the provider returned, as ``http.response.header.<lower-case name>`` = (value,)
+HTTP_RESPONSE_HEADER_PREFIX: Final = "http.response.header."
 
 # --- agentwatch attributes (public contract: never rename) ---------------------------------------
 COST_USD: Final = "agentwatch.cost.usd"
@@ -172,3 +174,8 @@ ENV_SPANS_FILE: Final = "AGENTWATCH_SPANS_FILE"  # path of the embedded default 
 ENV_SPANS_FILE_MAX_BYTES: Final = "AGENTWATCH_SPANS_FILE_MAX_BYTES"  # rotate the span file past this size
 ENV_TRACES_EXPORTER: Final = "OTEL_TRACES_EXPORTER"
 ENV_PROMETHEUS_MULTIPROC_DIR: Final = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client multiprocess mode
+
+# --- agentwatch bench (the root span of each benchmark run) ---------------------------------------
+BENCH_RUN_SPAN: Final = "agentwatch.bench.run"  # span name
+BENCH_RUN_INDEX: Final = "agentwatch.bench.run.index"  # 0-based run number
+BENCH_INPUT_INDEX: Final = "agentwatch.bench.input.index"  # 0-based line of the inputs file
