@@ -218,3 +218,27 @@ def test_overrides_and_before_configure() -> None:
         a = dict(tel.span("retrieval jobs").attributes or {})
     where = (a["db.system.name"], a["server.address"], a["server.port"])
     assert where == ("memory", "vectors.internal", 6333)
+
+
+def test_faiss(tel: Captured) -> None:
+    pytest.importorskip("faiss")
+    vectorstores = pytest.importorskip("langchain_community.vectorstores")
+    emb = WordHashEmbeddings()
+    docs = job_documents()
+    store = instrument_vectorstore(vectorstores.FAISS.from_documents(docs, emb))
+    hits = store.similarity_search_with_score(QUERY, k=3)
+
+    # FAISS's flat L2 index scores by squared Euclidean distance, smallest first: computed here
+    q = emb._vector(QUERY)
+
+    def squared_l2(doc: Document) -> float:
+        return sum((a - b) ** 2 for a, b in zip(q, emb._vector(doc.page_content), strict=True))
+
+    truth = sorted(((str(d.id), squared_l2(d)) for d in docs), key=lambda pair: pair[1])[:3]
+    assert [d.id for d, _ in hits] == [i for i, _ in truth]
+    a = attrs(tel, "retrieval FAISS")
+    assert a["db.system.name"] == "faiss"
+    assert a["agentwatch.retrieval.top_k"] == 3
+    assert a["agentwatch.retrieval.top_score"] == pytest.approx(truth[0][1], abs=1e-5)  # float32
+    assert [i for i, _ in documents(a)] == [i for i, _ in truth]
+    assert tel.sample("agentwatch_vector_search_results_sum", db="faiss", collection="FAISS") == 3
