@@ -103,10 +103,13 @@ def track_embedding(provider: str, model: str, **request: Any) -> Callable[[F], 
 
 # --- retrieval ------------------------------------------------------------------------------------
 def _number(value: Any) -> float | None:
-    """A score as a float: ints, floats, numpy scalars, Decimals; never a bool."""
-    if isinstance(value, bool):
+    """A score as a float: ints, floats, numpy scalars, Decimals; never a bool or a NaN."""
+    kind = type(value)
+    if kind is float:
+        return None if math.isnan(value) else value
+    if kind is bool or value is None:
         return None
-    if isinstance(value, (float, int, numbers.Real, Decimal)):
+    if isinstance(value, (int, float, numbers.Real, Decimal)):
         try:
             result = float(value)
         except (TypeError, ValueError, OverflowError):
@@ -116,12 +119,43 @@ def _number(value: Any) -> float | None:
 
 
 def _getter(doc: Any) -> Callable[[str], Any]:
+    """How to read a named field of one result item, without probing attributes that do not exist
+    (a miss on a pydantic model, such as LangChain's ``Document``, costs ~20 µs)."""
+    if isinstance(doc, dict):
+        return doc.get
     if isinstance(doc, Mapping):
         return doc.get
-    mapping = getattr(doc, "_mapping", None)  # SQLAlchemy rows
-    if isinstance(mapping, Mapping):
-        return mapping.get
-    return lambda key: getattr(doc, key, None)
+    on_class = _class_names(type(doc))
+    state = getattr(doc, "__dict__", None)
+    if not isinstance(state, dict):
+        state = {}
+    if "_mapping" in on_class or "_mapping" in state:  # SQLAlchemy rows
+        mapping = getattr(doc, "_mapping", None)
+        if isinstance(mapping, Mapping):
+            return mapping.get
+
+    def get(key: str) -> Any:
+        if key in state:
+            return state[key]
+        if key in on_class:  # properties, slots, named tuple fields
+            return getattr(doc, key, None)
+        return None
+
+    return get
+
+
+_class_names_cache: dict[type, frozenset[str]] = {}
+
+
+def _class_names(cls: type) -> frozenset[str]:
+    """Every name defined on ``cls`` or its bases (read once per class: a miss through a pydantic
+    model's metaclass is as slow as one on its instances)."""
+    found = _class_names_cache.get(cls)
+    if found is None:
+        found = frozenset(name for klass in cls.__mro__ for name in vars(klass))
+        if len(_class_names_cache) < 1024:
+            _class_names_cache[cls] = found
+    return found
 
 
 def _doc_id(doc: Any, get: Callable[[str], Any] | None = None) -> str | None:
