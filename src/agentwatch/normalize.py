@@ -22,6 +22,7 @@ counts at all) gives ``None`` -- "no usage" -- and one counted internal warning,
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -43,6 +44,7 @@ __all__ = [
 ]
 
 _COMPONENT = "usage"
+logger = logging.getLogger("agentwatch")
 _MISSING = object()
 
 
@@ -51,6 +53,8 @@ class _Malformed(ValueError):
 
 
 def _get(obj: Any, key: str, default: Any = None) -> Any:
+    if type(obj) is dict:  # the common case, without the (slow) ABC check below
+        return obj.get(key, default)
     if obj is None:
         return default
     if isinstance(obj, Mapping):
@@ -108,7 +112,10 @@ def _safe(shape: str, build: Any, obj: Any, *args: Any) -> Usage | None:
         usage: Usage = build(obj, *args)
         return _checked(usage)
     except _Malformed as exc:
-        errors.report(_COMPONENT, f"malformed {shape} usage ignored ({exc})")
+        # One log line per shape (the detail goes to debug): the kinds of this warning stay few.
+        errors.report(_COMPONENT, f"malformed {shape} usage ignored (negative, non-numeric, missing or "
+                                  "inconsistent token counts); the call is recorded without usage")
+        logger.debug("agentwatch: malformed %s usage: %s", shape, exc)
     except Exception as exc:
         errors.report(_COMPONENT, exc)
     return None
@@ -356,7 +363,7 @@ def usage_from_any(obj: Any) -> Usage | None:
         if isinstance(u, Usage):
             return u
         if not _is_usage_container(u):
-            errors.report(_COMPONENT, f"malformed usage ignored (a {type(u).__name__})")
+            errors.report(_COMPONENT, "malformed usage ignored (not a usage object)")
             return None
         kind = _kind(u)
         if kind is None:
