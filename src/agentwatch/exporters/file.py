@@ -78,6 +78,15 @@ def _key_values(attributes: Mapping[str, Any] | None) -> list[JsonObject]:
     return [{"key": str(k), "value": _any_value(v)} for k, v in attributes.items()]
 
 
+def _with_attributes(obj: JsonObject, attributes: Mapping[str, Any] | None, dropped: int) -> JsonObject:
+    encoded = _key_values(attributes)
+    if encoded:
+        obj["attributes"] = encoded
+    if dropped:
+        obj["droppedAttributesCount"] = dropped
+    return obj
+
+
 def _flags(parent: SpanContext | None) -> int:
     if parent is not None and parent.is_remote:
         return _FLAG_HAS_IS_REMOTE | _FLAG_IS_REMOTE
@@ -97,21 +106,12 @@ def _span(span: ReadableSpan) -> JsonObject:
     out["kind"] = _KIND.get(span.kind, 0)
     out["startTimeUnixNano"] = str(span.start_time or 0)
     out["endTimeUnixNano"] = str(span.end_time or 0)
-    attrs = _key_values(span.attributes)
-    if attrs:
-        out["attributes"] = attrs
-    if span.dropped_attributes:
-        out["droppedAttributesCount"] = span.dropped_attributes
+    _with_attributes(out, span.attributes, span.dropped_attributes)
     if span.events:
         events = []
         for event in span.events:
             e: JsonObject = {"timeUnixNano": str(event.timestamp), "name": event.name}
-            ea = _key_values(event.attributes)
-            if ea:
-                e["attributes"] = ea
-            if event.dropped_attributes:
-                e["droppedAttributesCount"] = event.dropped_attributes
-            events.append(e)
+            events.append(_with_attributes(e, event.attributes, event.dropped_attributes))
         out["events"] = events
     if span.dropped_events:
         out["droppedEventsCount"] = span.dropped_events
@@ -120,11 +120,7 @@ def _span(span: ReadableSpan) -> JsonObject:
         for link in span.links:
             lk: JsonObject = {"traceId": format(link.context.trace_id, "032x"),
                               "spanId": format(link.context.span_id, "016x")}
-            la = _key_values(link.attributes)
-            if la:
-                lk["attributes"] = la
-            if link.dropped_attributes:
-                lk["droppedAttributesCount"] = link.dropped_attributes
+            _with_attributes(lk, link.attributes, link.dropped_attributes)
             lk["flags"] = _flags(link.context)
             links.append(lk)
         out["links"] = links
