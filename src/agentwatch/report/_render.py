@@ -61,7 +61,9 @@ def _table(title: str, header: str, fields: Sequence[str], rows: Sequence[Group]
     if runs:
         numeric.append("llm")
     numeric += ["in", "out", "cached", "cost"]
-    if not runs:
+    if runs:
+        numeric.append("cost/run")
+    else:
         numeric.append("unpriced")
     numeric += ["p50", "p95"]
     for name in numeric:
@@ -74,7 +76,9 @@ def _table(title: str, header: str, fields: Sequence[str], rows: Sequence[Group]
             cells.append(fmt_count(g.llm_calls))
         cells += [fmt_count(g.input_tokens), fmt_count(g.output_tokens), fmt_count(g.cached_tokens),
                   fmt_cost(g.cost_usd)]
-        if not runs:
+        if runs:
+            cells.append(fmt_cost(g.mean_cost_usd))
+        else:
             cells.append(f"[yellow]{g.unpriced:,}[/yellow]" if g.unpriced else "0")
         cells += [fmt_seconds(g.p50_s), fmt_seconds(g.p95_s)]
         table.add_row(*cells)

@@ -77,6 +77,11 @@ class Group:
     def error_rate(self) -> float:
         return self.errors / self.calls if self.calls else 0.0
 
+    @property
+    def mean_cost_usd(self) -> float:
+        """Cost per call (per run for graphs and stages)."""
+        return self.cost_usd / self.calls if self.calls else 0.0
+
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None or k in ("p50_s", "p95_s")}
 
