@@ -119,7 +119,10 @@ def test_since_and_trace_filters(tmp_path: Path, util: Any) -> None:
         parse_since("yesterday")
 
 
-def test_cli_json_text_and_exit_codes(tmp_path: Path, util: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_json_text_and_exit_codes(
+    tmp_path: Path, util: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # rich reads the width from here when stdout is no terminal
     path, work, _ = _record(tmp_path, util, runs=3)
     assert cli.main(["report", str(path), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
