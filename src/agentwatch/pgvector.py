@@ -32,7 +32,8 @@ from urllib.parse import urlsplit
 from agentwatch import _state, errors, names
 from agentwatch.call import NOOP_CALL, Call
 from agentwatch.decorators import _number, current_call
-from agentwatch.records import VectorSearch
+from agentwatch.records import AttributeValue, VectorSearch
+from agentwatch.sanitize import attribute_value
 from agentwatch.tracking import _begin, _detach, _fail, _finish
 
 #: pgvector's distance operators and what they measure.
@@ -366,18 +367,31 @@ def _record(target: Any, info: VectorQuery, params: Any, collection: str | None,
     return record, server
 
 
-def _describe(call: Call, sql: str, info: VectorQuery, server: Server) -> None:
-    if info.operator is not None:
-        call.set_attribute(names.RETRIEVAL_DISTANCE_OPERATOR, info.operator)
-    if info.distance is not None:
-        call.set_attribute(names.RETRIEVAL_DISTANCE_METRIC, info.distance)
-    summary = info.summary
-    if summary is not None:
-        call.set_attribute(names.DB_QUERY_SUMMARY, summary)
-    if info.parameterized:
-        call.set_attribute(names.DB_QUERY_TEXT, " ".join(sql.split())[:_QUERY_TEXT_MAX])
-    if server.database:
-        call.set_attribute(names.DB_NAMESPACE, server.database)
+@functools.lru_cache(maxsize=512)
+def _attributes(sql: str, database: str | None) -> tuple[tuple[str, AttributeValue], ...]:
+    """The span attributes a statement and its database give, made safe once per statement."""
+    info = parse_query(sql)
+    raw: list[tuple[str, Any]] = [
+        (names.RETRIEVAL_DISTANCE_OPERATOR, info.operator),
+        (names.RETRIEVAL_DISTANCE_METRIC, info.distance),
+        (names.DB_QUERY_SUMMARY, info.summary),
+        (names.DB_QUERY_TEXT, " ".join(sql.split())[:_QUERY_TEXT_MAX] if info.parameterized else None),
+        (names.DB_NAMESPACE, database or None),
+    ]
+    pairs = []
+    for key, value in raw:
+        clean = attribute_value(value) if value is not None else None
+        if clean is not None:
+            pairs.append((key, clean))
+    return tuple(pairs)
+
+
+def _describe(call: Call, sql: str, server: Server) -> None:
+    pairs = _attributes(sql, server.database)
+    if call.attributes is None:
+        call.attributes = dict(pairs)
+    else:
+        call.attributes.update(pairs)
 
 
 def annotate(query: Any, params: Any = None, conn: Any = None, *, call: Call | None = None) -> None:
@@ -393,7 +407,7 @@ def annotate(query: Any, params: Any = None, conn: Any = None, *, call: Call | N
         sql = _sql_of(query, conn)
         info = parse_query(sql)
         server = server_of(conn) if conn is not None else Server()
-        _describe(target, sql, info, server)
+        _describe(target, sql, server)
         record = target.record
         if isinstance(record, VectorSearch):
             if record.top_k is None:
@@ -469,7 +483,7 @@ def _start(target: Any, query: Any, params: Any, collection: str | None,
         return None
     begun = _begin(record)
     if begun is not None:
-        _describe(begun[0], sql, info, server)
+        _describe(begun[0], sql, server)
     return begun
 
 
