@@ -13,7 +13,7 @@ from langchain_core.vectorstores import InMemoryVectorStore
 
 from agentwatch.fake_provider import FakeProvider
 from agentwatch.testing import Captured
-from agentwatch_langchain import instrument_embeddings, instrument_vectorstore
+from agentwatch_langchain import _mapping, instrument_embeddings, instrument_vectorstore
 
 from .lc_helpers import WordHashEmbeddings, cosine_ranking, job_documents
 
@@ -102,3 +102,12 @@ def test_retriever_in_a_langgraph_node_is_one_span(tel: Captured) -> None:
 def test_retriever_in_a_langgraph_node_keeps_the_scores(tel: Captured) -> None:
     a, truth = run_graph_with_a_retriever(tel)
     assert a["agentwatch.retrieval.top_score"] == pytest.approx(truth[0][1], abs=1e-9)
+
+
+def test_openai_server_read_from_the_sdk_client(fp: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
+    langchain_openai = pytest.importorskip("langchain_openai")
+    monkeypatch.setenv("OPENAI_BASE_URL", fp.openai_base_url)  # no base_url on the LangChain object
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    emb = langchain_openai.OpenAIEmbeddings(model="text-embedding-3-small")
+    assert emb.openai_api_base is None
+    assert _mapping.server_of(emb, "openai") == ("127.0.0.1", fp.port)

@@ -90,8 +90,11 @@ def embeddings_model(embeddings: Any) -> str:
 
 def server_of(obj: Any, provider: str | None = None) -> tuple[str | None, int | None]:
     """``server.address`` / ``server.port`` from a base URL attribute, else the provider's public API."""
-    for attr in _BASE_URL_ATTRS:
-        value = getattr(obj, attr, None)
+    client = getattr(obj, "client", None)  # an SDK resource (OpenAI's knows the URL it really uses)
+    sdk_url = getattr(getattr(client, "_client", client), "base_url", None)
+    candidates = [getattr(obj, attr, None) for attr in _BASE_URL_ATTRS]
+    candidates.append(None if sdk_url is None else str(sdk_url))
+    for value in candidates:
         if isinstance(value, str) and "://" in value:
             try:
                 parts = urlsplit(value)
