@@ -148,6 +148,29 @@ def test_context_is_restored_after_the_run(tel: Captured) -> None:
     assert parent_of(tel.spans, spans_named(tel.spans, "execute_tool lookup")[-1]) is None
 
 
+async def test_context_after_an_async_run_parents_nothing_to_its_nodes(tel: Captured) -> None:
+    from opentelemetry import trace
+
+    tracer = tel.telemetry.tracer_provider.get_tracer("user-code")
+    graph = _parallel_graph(tel, ["solo"], True)
+    with tracer.start_as_current_span("request") as request:
+        await graph.ainvoke({"items": []}, config={"callbacks": [CallbackHandler()]})
+        # LangChain ends runs in a shielded task on a copy of the context, so the node's attach
+        # cannot be undone here: what is left behind must point back at the request span
+        assert trace.get_current_span().get_span_context() == request.get_span_context()
+        lookup("after")
+        await graph.ainvoke({"items": []}, config={"callbacks": [CallbackHandler()]})
+    assert trace.get_current_span().get_span_context() == trace.INVALID_SPAN_CONTEXT
+    (tree,) = trees(tel.spans)
+    assert tree[0] == "request"
+    assert [child[0] for child in tree[1]] == [
+        "invoke_workflow p",
+        "execute_tool lookup",
+        "invoke_workflow p",
+    ]
+    assert agentwatch.current_call().__class__.__name__ == "NoopCall"
+
+
 class _ModelCallingAnSdk(FakeChatModel):
     """A LangChain chat model that calls an instrumented SDK client, as ChatOpenAI does."""
 
