@@ -197,7 +197,12 @@ class Call:
         number is kept as unknown)."""
         try:
             self.documents = tuple(
-                (None if i is None else _name(i), finite_or_none(s)) for i, s in documents
+                (
+                    i if i is None or (type(i) is str and len(i) <= _MAX_NAME_CHARS and i.isascii())
+                    else _name(i),
+                    s if type(s) is float and math.isfinite(s) else finite_or_none(s),
+                )
+                for i, s in documents
             )
             self.returned = len(self.documents)
         except Exception as exc:

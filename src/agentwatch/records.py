@@ -107,9 +107,13 @@ class Rollup:
     unpriced_calls: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Completed:
-    """What a finished call amounts to: the start record plus everything learned until its end."""
+    """What a finished call amounts to: the start record plus everything learned until its end.
+
+    Read-only by contract (sinks never change it); not a frozen dataclass only because one is made
+    per call and a frozen one costs three times as much to build.
+    """
 
     record: Record
     outcome: str

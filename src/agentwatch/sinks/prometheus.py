@@ -8,6 +8,7 @@ Hot-path notes: labelled children are cached per label tuple, label values pass 
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from agentwatch.labels import LabelGuard
 from agentwatch.records import Completed, Inference, Stage, ToolCall, VectorSearch, Workflow
 
 ModelLabel = Callable[[str | None, str], str]
+_EXEMPLAR_EVERY_NS = 1_000_000_000
 
 
 def _identity_model(provider: str | None, model: str) -> str:
@@ -27,11 +29,13 @@ def _identity_model(provider: str | None, model: str) -> str:
 class _Family:
     """A metric plus a cache of its labelled children."""
 
-    __slots__ = ("children", "metric")
+    __slots__ = ("buckets", "children", "exemplar_ns", "metric")
 
-    def __init__(self, metric: Counter | Histogram) -> None:
+    def __init__(self, metric: Counter | Histogram, buckets: Sequence[float] = ()) -> None:
         self.metric = metric
+        self.buckets = tuple(buckets)
         self.children: dict[tuple[str, ...], Any] = {}
+        self.exemplar_ns: dict[Any, int] = {}
 
     def child(self, values: tuple[str, ...]) -> Any:
         child = self.children.get(values)
@@ -40,8 +44,34 @@ class _Family:
             self.children[values] = child
         return child
 
+    def inc(self, values: tuple[str, ...], amount: float, trace_id: int, now_ns: int) -> None:
+        """Add ``amount``; a counter's exemplar is refreshed at most once a second per series (only the
+        latest one is ever exposed, and validating one costs more than the increment itself)."""
+        child = self.children.get(values)
+        if child is None:
+            child = self.child(values)
+        if trace_id and now_ns - self.exemplar_ns.get(values, 0) >= _EXEMPLAR_EVERY_NS:
+            self.exemplar_ns[values] = now_ns
+            child.inc(amount, {"trace_id": format(trace_id, "032x")})
+        else:
+            child.inc(amount)
+
+    def observe(self, values: tuple[str, ...], amount: float, trace_id: int, now_ns: int) -> None:
+        """Observe ``amount``; each bucket's exemplar is refreshed at most once a second per series."""
+        child = self.children.get(values)
+        if child is None:
+            child = self.child(values)
+        if trace_id:
+            key = (values, bisect_left(self.buckets, amount))
+            if now_ns - self.exemplar_ns.get(key, 0) >= _EXEMPLAR_EVERY_NS:
+                self.exemplar_ns[key] = now_ns
+                child.observe(amount, {"trace_id": format(trace_id, "032x")})
+                return
+        child.observe(amount)
+
     def reset(self) -> None:
         self.children = {}
+        self.exemplar_ns = {}
         metric: Any = self.metric
         if hasattr(metric, "_lock"):
             metric._lock = threading.Lock()
@@ -72,7 +102,7 @@ class PrometheusSink:
             return _Family(Counter(f"{ns}_{name}", doc, labels, registry=reg))
 
         def histogram(name: str, doc: str, labels: Sequence[str], buckets: Sequence[float]) -> _Family:
-            return _Family(Histogram(f"{ns}_{name}", doc, labels, buckets=buckets, registry=reg))
+            return _Family(Histogram(f"{ns}_{name}", doc, labels, buckets=buckets, registry=reg), buckets)
 
         self.overflow = counter(
             names.M_LABEL_OVERFLOW, "Label values folded into 'other' by the cardinality limit.", ["label"]
@@ -155,59 +185,60 @@ class PrometheusSink:
         self.internal_errors.child((self._guards["component"](component),)).inc()
 
     def on_completed(self, c: Completed) -> None:
-        ex = {"trace_id": format(c.trace_id, "032x")} if self.exemplars and c.trace_id else None
+        ex = c.trace_id if self.exemplars else 0  # exemplar: the span's trace id
         record = c.record
         g = self._guards
+        now = c.end_ns
         if isinstance(record, Inference):
             provider = g["provider"](record.provider)
             model = g["model"](self.model_label(record.provider, c.response_model or record.model))
             op = g["operation"](record.operation)
-            self.llm_calls.child((provider, model, op, c.outcome)).inc(1, ex)
-            self.llm_duration.child((provider, model, op)).observe(c.duration_s, ex)
+            self.llm_calls.inc((provider, model, op, c.outcome), 1, ex, now)
+            self.llm_duration.observe((provider, model, op), c.duration_s, ex, now)
             if c.time_to_first_chunk_s is not None:
-                self.llm_ttft.child((provider, model)).observe(c.time_to_first_chunk_s, ex)
+                self.llm_ttft.observe((provider, model), c.time_to_first_chunk_s, ex, now)
             usage = c.usage
             if usage is not None:
                 tokens = self.llm_tokens
-                tokens.child((provider, model, op, names.TOKEN_INPUT)).inc(usage.input_tokens, ex)
-                tokens.child((provider, model, op, names.TOKEN_OUTPUT)).inc(usage.output_tokens, ex)
+                tokens.inc((provider, model, op, names.TOKEN_INPUT), usage.input_tokens, ex, now)
+                tokens.inc((provider, model, op, names.TOKEN_OUTPUT), usage.output_tokens, ex, now)
                 if usage.cache_read_tokens:
-                    tokens.child((provider, model, op, names.TOKEN_CACHE_READ)).inc(
-                        usage.cache_read_tokens, ex)
+                    tokens.inc((provider, model, op, names.TOKEN_CACHE_READ), usage.cache_read_tokens,
+                               ex, now)
                 if usage.cache_write_tokens:
-                    tokens.child((provider, model, op, names.TOKEN_CACHE_WRITE)).inc(
-                        usage.cache_write_tokens, ex)
+                    tokens.inc((provider, model, op, names.TOKEN_CACHE_WRITE), usage.cache_write_tokens,
+                               ex, now)
                 if usage.reasoning_tokens:
-                    tokens.child((provider, model, op, names.TOKEN_REASONING)).inc(usage.reasoning_tokens, ex)
+                    tokens.inc((provider, model, op, names.TOKEN_REASONING), usage.reasoning_tokens, ex, now)
                 if c.cost is not None:
-                    self.llm_cost.child((provider, model, op)).inc(c.cost.total, ex)
+                    self.llm_cost.inc((provider, model, op), c.cost.total, ex, now)
                 else:
-                    self.unpriced.child((provider, model)).inc(1, ex)
+                    self.unpriced.inc((provider, model), 1, ex, now)
             if c.outcome == names.OUTCOME_ERROR:
-                self.llm_errors.child((provider, model, g["error_type"](c.error_type))).inc(1, ex)
+                self.llm_errors.inc((provider, model, g["error_type"](c.error_type)), 1, ex, now)
         elif isinstance(record, Stage):
             graph = g["graph"](c.graph) if c.graph else ""
             stage = g["stage"](record.name)
-            self.stage_runs.child((graph, stage, c.outcome)).inc(1, ex)
-            self.stage_duration.child((graph, stage)).observe(c.duration_s, ex)
+            self.stage_runs.inc((graph, stage, c.outcome), 1, ex, now)
+            self.stage_duration.observe((graph, stage), c.duration_s, ex, now)
             if c.rollup is not None and c.rollup.cost_usd:
-                self.stage_cost.child((graph, stage)).inc(c.rollup.cost_usd, ex)
+                self.stage_cost.inc((graph, stage), c.rollup.cost_usd, ex, now)
             if c.rollup is not None and c.rollup.input_tokens:
-                self.stage_tokens.child((graph, stage, names.TOKEN_INPUT)).inc(c.rollup.input_tokens, ex)
+                self.stage_tokens.inc((graph, stage, names.TOKEN_INPUT), c.rollup.input_tokens, ex, now)
             if c.rollup is not None and c.rollup.output_tokens:
-                self.stage_tokens.child((graph, stage, names.TOKEN_OUTPUT)).inc(c.rollup.output_tokens, ex)
+                self.stage_tokens.inc((graph, stage, names.TOKEN_OUTPUT), c.rollup.output_tokens, ex, now)
         elif isinstance(record, Workflow):
             graph = g["graph"](record.name)
-            self.workflow_runs.child((graph, c.outcome)).inc(1, ex)
-            self.workflow_duration.child((graph,)).observe(c.duration_s, ex)
+            self.workflow_runs.inc((graph, c.outcome), 1, ex, now)
+            self.workflow_duration.observe((graph,), c.duration_s, ex, now)
             if c.rollup is not None and c.rollup.cost_usd:
-                self.workflow_cost.child((graph,)).inc(c.rollup.cost_usd, ex)
+                self.workflow_cost.inc((graph,), c.rollup.cost_usd, ex, now)
         elif isinstance(record, VectorSearch):
             key = (g["db"](record.db), g["collection"](record.collection))
-            self.vector_duration.child(key).observe(c.duration_s, ex)
+            self.vector_duration.observe(key, c.duration_s, ex, now)
             if c.returned is not None:
-                self.vector_results.child(key).observe(c.returned, ex)
+                self.vector_results.observe(key, c.returned, ex, now)
         elif isinstance(record, ToolCall):
             tool = g["tool"](record.name)
-            self.tool_calls.child((tool, c.outcome)).inc(1, ex)
-            self.tool_duration.child((tool,)).observe(c.duration_s, ex)
+            self.tool_calls.inc((tool, c.outcome), 1, ex, now)
+            self.tool_duration.observe((tool,), c.duration_s, ex, now)

@@ -1,0 +1,137 @@
+"""Shared measuring loop for the overhead benchmarks (see README.md for the output protocol).
+
+Variants of one case are timed call by call, interleaved: every round runs a batch of each variant
+in a fresh random order, so a busy moment of the machine hits all of them alike. Each result is one
+JSON line with the keys of the protocol.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+Call = Callable[[int], Any]
+
+
+@dataclass
+class Variant:
+    name: str
+    fn: Call
+    #: spans exported per call, read after the run (None: not applicable)
+    spans: Callable[[], int] | None = None
+    #: the case's reference for ``floor_ratio`` (e.g. a bare OTel span)
+    floor: bool = False
+    #: run before / after each batch of this variant (e.g. switch agentwatch off for the no-op variant)
+    enter: Callable[[], None] | None = None
+    leave: Callable[[], None] | None = None
+    samples: list[int] = field(default_factory=list)
+    calls: int = 0
+
+
+def rss_kb() -> int | None:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def arguments(argv: Sequence[str] | None, description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--rounds", type=int, default=30, help="interleaved rounds (default 30)")
+    parser.add_argument("--calls", type=int, default=500, help="calls per variant per round (default 500)")
+    parser.add_argument("--rss-calls", type=int, default=10_000,
+                        help="extra calls per variant to measure RSS growth (default 10000)")
+    parser.add_argument("--quick", action="store_true", help="a few rounds only (smoke run)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.calls, args.rss_calls = 5, 200, 2000
+    return args
+
+
+def _batch(variant: Variant, start: int, count: int) -> None:
+    fn = variant.fn
+    clock = time.perf_counter_ns
+    out = variant.samples
+    if variant.enter is not None:
+        variant.enter()
+    try:
+        for i in range(start, start + count):
+            t0 = clock()
+            fn(i)
+            out.append(clock() - t0)
+    finally:
+        if variant.leave is not None:
+            variant.leave()
+    variant.calls += count
+
+
+def _quantile(sorted_ns: list[int], q: float) -> float:
+    return sorted_ns[min(int(len(sorted_ns) * q), len(sorted_ns) - 1)] / 1000
+
+
+def run_case(case: str, variants: Sequence[Variant], args: argparse.Namespace,
+             flush: Callable[[], None] | None = None) -> list[dict[str, Any]]:
+    """Time ``variants`` (the first one is the bare baseline) and return one row per variant."""
+    rng = random.Random(1234)
+    for v in variants:  # warm-up: caches, first price lookup, label children
+        _batch(v, 0, min(200, args.calls))
+        v.samples.clear()
+    order = list(variants)
+    for r in range(args.rounds):
+        rng.shuffle(order)
+        for v in order:
+            _batch(v, (r + 1) * args.calls, args.calls)
+    growth: dict[str, int | None] = {}
+    for v in variants:
+        gc.collect()
+        before = rss_kb()
+        kept = v.samples
+        v.samples = []
+        _batch(v, 0, args.rss_calls)
+        v.samples = kept
+        if flush is not None:
+            flush()
+        gc.collect()
+        after = rss_kb()
+        growth[v.name] = None if before is None or after is None else after - before
+    if flush is not None:
+        flush()
+    base = statistics.median(variants[0].samples) / 1000
+    floor = next((v for v in variants if v.floor), None)
+    floor_added = statistics.median(floor.samples) / 1000 - base if floor is not None else None
+    rows = []
+    for v in variants:
+        ns = sorted(v.samples)
+        median = statistics.median(ns) / 1000
+        added = median - base
+        row: dict[str, Any] = {
+            "case": case,
+            "variant": v.name,
+            "median_us": round(median, 3),
+            "p90_us": round(_quantile(ns, 0.9), 3),
+            "added_us": round(added, 3),
+            "ratio": round(median / base, 2) if base > 0 else None,
+            "spans_per_call": round(v.spans() / v.calls, 3) if v.spans is not None and v.calls else None,
+            "rss_growth_kb": growth[v.name],
+            "n": len(ns),
+        }
+        if floor_added is not None and floor_added > 0 and v is not variants[0]:
+            row["floor_ratio"] = round(added / floor_added, 2)
+        rows.append(row)
+    return rows
+
+
+def emit(rows: Sequence[dict[str, Any]]) -> None:
+    for row in rows:
+        sys.stdout.write(json.dumps(row) + "\n")
+    sys.stdout.flush()
