@@ -33,8 +33,8 @@ from ._helpers import (
 require_adapters()
 
 WORKLOAD = "examples.job_copilot.workload:graph"
-MODELS = "gpt-4o-mini,claude-haiku-4-5"
-PRICE_DATE = "2026-11-01"
+MODELS = "gpt-4o,gpt-4o-mini,claude-haiku-4-5,claude-sonnet-4-5"  # as benchmarks/cost/run.sh
+PRICE_DATE = "2026-11-23"
 RUNS = 2
 
 

@@ -338,7 +338,9 @@ def _counterfactual(
     entry["tokenizer"] = target_family
     entry["exact_tokens"] = not differs
     entry["note"] = (
-        f"estimate: token counts come from {', '.join(differs)}; {target} tokenizes with {target_family}"
+        f"an estimate: the recorded token counts come from the {' and '.join(differs)} "
+        f"tokenizer{'s' if len(differs) > 1 else ''}, "
+        f"{target} tokenizes with {target_family}"
         if differs
         else "same tokenizer: same token counts"
     )

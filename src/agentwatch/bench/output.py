@@ -217,7 +217,7 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
     out = [
         "| " + " | ".join(cell(h) for h in header) + " |",
-        "|" + "|".join("---" if i < 2 else "---:" for i in range(len(header))) + "|",
+        "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|",
     ]
     out += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return "\n".join(out)
@@ -324,7 +324,7 @@ def write_chart(results: dict[str, Any], path: Path) -> bool:
     alt_palette = ["#66c2a5", "#fc8d62", "#8da0cb", "#e78ac3", "#a6d854", "#ffd92f", "#e5c494", "#b3b3b3"]
     width = 0.8 / (1 + len(alts))
     fig, (ax, ax_total) = plt.subplots(
-        1, 2, figsize=(11 + 0.6 * len(alts), 5.2), gridspec_kw={"width_ratios": [3, 1.2]}
+        1, 2, figsize=(11 + 0.6 * len(alts), 6.4), gridspec_kw={"width_ratios": [3, 1.2]}
     )
     xs = range(len(stages))
     bottoms = [0.0] * len(stages)
@@ -381,7 +381,9 @@ def write_chart(results: dict[str, Any], path: Path) -> bool:
         )
         for i, a in enumerate(alts)
     ]
-    ax.legend(handles=handles, fontsize=8, loc="upper left", frameon=False)
+    ax.legend(
+        handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False
+    )
 
     names = ["actual", *[a["model"] for a in alts]]
     totals = [

@@ -62,7 +62,10 @@ class BenchResult:
 
 def run_benchmark(opts: BenchOptions, console: Console | None = None, progress: bool = True) -> BenchResult:
     """Run, price, write the files, print the tables; raises :class:`BenchError` for bad arguments."""
-    console = console or Console()
+    if console is None:
+        from agentwatch.report import default_console
+
+        console = default_console()
     if opts.repeat < 1:
         raise BenchError("--runs must be at least 1")
     items, digest = load_inputs(opts.inputs)

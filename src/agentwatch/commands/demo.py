@@ -118,7 +118,6 @@ def _configure(args: argparse.Namespace, console: Console) -> Any:
 
 def _run_demo(args: argparse.Namespace, example: ModuleType, console: Console) -> int:
     import agentwatch
-    from agentwatch.records import Workflow
     from agentwatch.report import render
 
     tel = _configure(args, console)
@@ -146,9 +145,8 @@ def _run_demo(args: argparse.Namespace, example: ModuleType, console: Console) -
     elapsed = time.perf_counter() - t0
 
     memory = tel.memory.completed if tel.memory is not None else []
-    workflows = [c for c in memory if isinstance(c.record, Workflow)]
     summary = render(str(tel.spans_path), console, since=started_ns, title="What the copilot cost")
-    per_run = _per_run(workflows)
+    per_run = _per_run(memory)
     _print_per_run(console, per_run, args.runs, failures, elapsed)
     if args.json:
         payload = {
@@ -159,11 +157,11 @@ def _run_demo(args: argparse.Namespace, example: ModuleType, console: Console) -
             "report": summary.to_dict(),
         }
         Path(args.json).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    console.print(f"See it again:             agentwatch report {tel.spans_path}", markup=False)
     console.print(
-        f"Next: [bold]agentwatch report {tel.spans_path}[/bold] prints this again; "
-        "[bold]agentwatch bench examples.job_copilot.workload:graph --inputs "
-        "examples/job_copilot/data/applications.jsonl --models gpt-4o-mini,claude-haiku-4-5[/bold] "
-        "prices the same workflow on other models."
+        "Price it on other models: agentwatch bench examples.job_copilot.workload:graph "
+        "--inputs examples/job_copilot/data/applications.jsonl --models gpt-4o-mini,claude-haiku-4-5",
+        markup=False,
     )
     return 1 if len(failures) == args.runs else 0
 
@@ -179,7 +177,6 @@ def _runs(
 ) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from agentwatch.records import Workflow
 
     columns = (
         TextColumn("[progress.description]{task.description}"),
@@ -201,9 +198,7 @@ def _runs(
                 failures.append(f"run {i + 1}: {type(exc).__name__}: {exc}")
                 console.print(f"run {i + 1} failed: {type(exc).__name__}: {exc}", style="red", markup=False)
             spent = sum(
-                c.rollup.cost_usd
-                for c in (tel.memory.completed if tel.memory else [])
-                if isinstance(c.record, Workflow) and c.rollup is not None
+                c.cost.total for c in (tel.memory.completed if tel.memory else []) if c.cost is not None
             )
             progress.update(task, advance=1, cost=f"${spent:.4f} so far")
         progress.update(task, description="done")
@@ -221,10 +216,17 @@ def _inject_faults(fake: Any, i: int) -> None:
         fake.fail_next(Failure(status=429, retry_after=0.05, path="chat"))
 
 
-def _per_run(workflows: list[Any]) -> dict[str, float | None]:
+def _per_run(completed: list[Any]) -> dict[str, float | None]:
+    """Cost per graph run: the priced model calls in each run's trace (calls outside a run, like
+    indexing the postings, are not in any)."""
     from agentwatch.bench.analysis import nearest_rank
+    from agentwatch.records import Workflow
 
-    costs = [c.rollup.cost_usd for c in workflows if c.rollup is not None]
+    per_trace = {c.trace_id: 0.0 for c in completed if isinstance(c.record, Workflow)}
+    for c in completed:
+        if c.cost is not None and c.trace_id in per_trace:
+            per_trace[c.trace_id] += c.cost.total
+    costs = list(per_trace.values())
     if not costs:
         return {"mean": None, "p50": None, "p95": None, "total": 0.0}
     return {
