@@ -56,12 +56,12 @@ class OtlpReceiver:
     ``status`` makes the HTTP endpoint answer with another status (500, ...) to test failures.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, http_port: int | None = None) -> None:
         self.received: list[Received] = []
         self.lock = threading.Lock()
         self.http_status = 200
         self.grpc_port = free_port()
-        self.http_port = free_port()
+        self.http_port = http_port or free_port()
         self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         receiver = self
 
@@ -114,8 +114,12 @@ class OtlpReceiver:
 
     def stop(self) -> None:
         self._grpc.stop(grace=None)
-        self._http.shutdown()
+        if self._http_thread.is_alive():
+            self._http.shutdown()
         self._http.server_close()
+
+    def span_names(self) -> list[str]:
+        return [s.name for _, s in self.spans()]
 
     def spans(self, transport: str | None = None) -> list[tuple[Any, Any]]:
         """(resource, span) pairs received so far."""
@@ -137,6 +141,11 @@ class OtlpReceiver:
                 return found
             time.sleep(0.05)
         return self.spans()
+
+
+@pytest.fixture
+def receiver_class() -> type[OtlpReceiver]:
+    return OtlpReceiver
 
 
 @pytest.fixture
