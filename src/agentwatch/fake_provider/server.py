@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -14,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
-from . import anthropic_api, openai_api
+from . import anthropic_api, openai_api, tokens
 from .responses import rng_for
 from .state import BadRequest, Reply, SSEEvent, State, anthropic_error_body, dumps, openai_error_body
 
@@ -131,6 +132,13 @@ class _Server(ThreadingHTTPServer):
         self.provider = provider
         super().__init__(address, _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (a timeout, a closed stream) is normal here: no traceback."""
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            return
+        super().handle_error(request, client_address)
+
 
 class FakeProvider:
     """A local server speaking the OpenAI and Anthropic wire formats, for tests, demos and benchmarks.
@@ -180,6 +188,7 @@ class FakeProvider:
         if self._server is not None:
             return self
         self._stopping.clear()
+        threading.Thread(target=_warm_up, name="fake-provider-warm-up", daemon=True).start()
         self._server = _Server((self._host, self._port), self)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -588,6 +597,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+
+def _warm_up() -> None:
+    """Load the tokenizers before the first request needs them (about a second each)."""
+    for encoding in (tokens.O200K, tokens.CL100K):
+        tokens.count_tokens("warm up", encoding)
 
 
 def _sse(event: SSEEvent) -> bytes:
