@@ -122,10 +122,17 @@ def test_time_of_day_prices() -> None:
     assert (day.total_usd, night.total_usd) == (Decimal("1.37"), Decimal("0.685"))
 
 
-def test_inconsistent_usage_is_left_unpriced_and_counted() -> None:
+@pytest.mark.parametrize(("provider", "model", "bad"), [
+    ("openai", "gpt-4o", Usage(input_tokens=10, output_tokens=1, cache_read_tokens=11)),
+    ("openai", "gpt-4o", Usage(input_tokens=10, output_tokens=1, cache_read_tokens=6, cache_write_tokens=6)),
+    ("anthropic", "claude-haiku-4-5", Usage(input_tokens=10, output_tokens=1, cache_write_tokens=11)),
+    ("anthropic", "claude-haiku-4-5", Usage(input_tokens=10, cache_write_tokens=2, cache_write_1h_tokens=3)),
+    ("gcp.gemini", "gemini-2.5-flash", Usage(input_tokens=10, output_tokens=1, input_audio_tokens=11)),
+    ("gcp.gemini", "gemini-2.5-pro", Usage(input_tokens=300_000, cache_read_tokens=300_001)),
+])
+def test_inconsistent_usage_is_left_unpriced_and_counted(provider: str, model: str, bad: Usage) -> None:
     errors.reset()
-    bad = Usage(input_tokens=10, output_tokens=1, cache_read_tokens=11)
-    assert estimate_cost("openai", "gpt-4o", bad) is None
+    assert estimate_cost(provider, model, bad) is None
     assert errors.counts() == {"pricing": 1}
 
 
@@ -171,3 +178,22 @@ def test_describe() -> None:
     assert d.rates[1][0] == "input_tokens>200000" and dict(d.rates[1][1])["output"] == Decimal("22.5")
     assert d.note is not None and "200K" in d.note
     assert PriceBook.default().describe("nope-model") is None
+
+
+def test_cached_price_windows_agree_with_genai_at_every_time() -> None:
+    """Lookups reuse the last period while it holds; jumping around in time must never reuse a stale one."""
+    import random
+
+    import genai_prices
+
+    book = PriceBook.default()
+    u = Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+    g = genai_prices.Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+    start = datetime(2025, 6, 8, 0, 0, 13, tzinfo=timezone.utc)
+    moments = [start + timedelta(minutes=m) for m in range(0, 4 * 24 * 60, 37)]
+    random.Random(5).shuffle(moments[len(moments) // 2:])  # in order first, then jumping around
+    for provider, model in (("deepseek", "deepseek-chat"), ("openai", "o3")):
+        for at in moments:
+            ours = book.price(provider, model, u, at)
+            ref = genai_prices.calc_price(g, model, provider_id=provider, genai_request_timestamp=at)
+            assert ours is not None and ours.total_usd == ref.total_price, (model, at)

@@ -23,11 +23,11 @@ def _usages(rng: random.Random) -> list[Usage]:
         audio = rng.randint(0, (inp - read - write) // 3)
         image = rng.randint(0, (inp - read - write) // 3)
         out_tokens = rng.randint(0, 50_000)
+        out_audio = rng.randint(0, out_tokens // 4)
         out.append(Usage(
             input_tokens=inp, output_tokens=out_tokens, cache_read_tokens=read, cache_write_tokens=write,
-            cache_write_1h_tokens=rng.randint(0, write), reasoning_tokens=rng.randint(0, out_tokens),
-            input_audio_tokens=audio, input_image_tokens=image,
-            output_audio_tokens=rng.randint(0, out_tokens // 4),
+            cache_write_1h_tokens=rng.randint(0, write), reasoning_tokens=rng.randint(0, out_tokens - out_audio),
+            input_audio_tokens=audio, input_image_tokens=image, output_audio_tokens=out_audio,
         ))
     return out
 

@@ -32,6 +32,10 @@ logger = logging.getLogger("agentwatch.pricing")
 
 _MAX_CACHED = 4096
 _MAX_WARNED = 1000
+_NEVER = float("-inf")
+_now = time.time
+_FOREVER = float("inf")
+
 #: publishers tried, in order, for a model whose provider is unknown or does not list it
 _PUBLISHERS = ("openai", "anthropic", "google", "mistral", "x-ai", "deepseek", "cohere")
 #: providers that run models on your own hardware: no published price applies, only an override
@@ -55,28 +59,39 @@ class _Periods:
         self.prices = list(prices)
         self.only = self.prices[0] if not self.starts else None
 
-    def at(self, ts: float) -> Compiled | None:
-        return self.prices[bisect.bisect_right(self.starts, ts)]
+    def window(self, ts: float) -> tuple[Compiled | None, float, float]:
+        """The price at ``ts`` and the interval [lo, hi) it holds for."""
+        k = bisect.bisect_right(self.starts, ts)
+        lo = self.starts[k - 1] if k > 0 else _NEVER
+        hi = self.starts[k] if k < len(self.starts) else _FOREVER
+        return self.prices[k], lo, hi
 
 
 class _TimeOfDay:
-    """A model whose price depends on the time of day (off-peak rates): resolved per call."""
+    """A model whose price depends on the time of day (off-peak rates)."""
 
-    __slots__ = ("compiled", "info", "source")
+    __slots__ = ("bounds", "compiled", "info", "source")
     only = None
 
     def __init__(self, info: Any, source: str) -> None:
         self.info = info
         self.source = source
         self.compiled: dict[int, tuple[Any, Compiled]] = {}
+        # seconds after UTC midnight where some price starts or ends, plus the dated changes
+        self.bounds = _genai.time_of_day_bounds(info)
 
-    def at(self, ts: float) -> Compiled | None:
+    def window(self, ts: float) -> tuple[Compiled | None, float, float]:
         mp = _genai.prices_at(self.info, datetime.fromtimestamp(ts, tz=timezone.utc))
         hit = self.compiled.get(id(mp))
         if hit is None or hit[0] is not mp:
             hit = (mp, Compiled(_genai.rate_table(mp), self.source))
             self.compiled[id(mp)] = hit
-        return hit[1]
+        day = ts - ts % 86_400
+        points = [day - 86_400 + b for b in self.bounds] + [day + b for b in self.bounds] \
+            + [day + 86_400 + b for b in self.bounds] + _genai.start_epochs(self.info)
+        lo = max((p for p in points if p <= ts), default=_NEVER)
+        hi = min((p for p in points if p > ts), default=_FOREVER)
+        return hit[1], lo, hi
 
 
 @dataclass(slots=True)
@@ -93,15 +108,25 @@ class _Resolved:
     info: Any = None
     correction: str | None = None
     override: list[PriceSpec] = field(default_factory=list)
+    # the interval [lo, hi) the last price looked up over time holds for, and that price
+    window: tuple[float, float, Compiled | None] = (0.0, 0.0, None)
 
     def at(self, at: datetime | None) -> Compiled | None:
         ts = time.time() if at is None else _epoch(at)
+        lo, hi, last = self.window  # one tuple, swapped whole: safe to read from any thread
+        if lo <= ts < hi:  # the period of the previous lookup still holds
+            return last
+        found: Compiled | None = None
+        lo, hi = _NEVER, _FOREVER
         for periods in (self.periods, self.fallback):
-            if periods is not None:
-                found = periods.at(ts)
-                if found is not None:
-                    return found
-        return None
+            if periods is None:
+                continue
+            found, p_lo, p_hi = periods.window(ts)
+            lo, hi = max(lo, p_lo), min(hi, p_hi)
+            if found is not None:
+                break
+        self.window = (lo, hi, found)
+        return found
 
 
 @dataclass(frozen=True)
@@ -186,16 +211,16 @@ class PriceBook:
             r = self._resolve(provider, model)
         c = r.only
         if c is None:
-            c = r.at(at)
+            lo, hi, c = r.window  # the period of the previous lookup, if it still holds
+            if at is not None or not lo <= _now() < hi:
+                c = r.at(at)
             if c is None:
                 self._unpriced(r, provider, model)
                 return None
-        if (usage.cache_read_tokens + usage.cache_write_tokens > usage.input_tokens
-                or usage.cache_write_1h_tokens > usage.cache_write_tokens
-                or usage.reasoning_tokens > usage.output_tokens):
+        cost = c.cost(usage)
+        if cost is None:
             errors.report("pricing", "usage parts exceed their totals; call left unpriced")
-            return None
-        return c.cost(usage)
+        return cost
 
     def model_label(self, provider: str | None, model: str) -> str:
         """The model name for metric labels: the price entry's canonical id (``gpt-4o`` for
@@ -236,10 +261,7 @@ class PriceBook:
             if genai is not None:
                 r.fallback = genai.periods
                 r.provider_id, r.model_id, r.info = genai.provider_id, genai.model_id, genai.info
-            r.only = r.periods.only if r.periods is not None and r.periods.only is not None else None
-            if r.only is None and r.fallback is None and isinstance(r.periods, _Periods) \
-                    and r.periods.prices[0] is None and len(r.periods.prices) == 1:
-                r.only = None
+            r.only = r.periods.only if r.periods is not None else None
             return r
         if genai is not None:
             return genai

@@ -131,3 +131,25 @@ def start_dates(info: Any) -> list[datetime]:
 def prices_at(info: Any, at: datetime) -> Any:
     """The ``ModelPrice`` in force at ``at`` (genai-prices' own rule)."""
     return info.get_prices(at)
+
+
+def start_epochs(info: Any) -> list[float]:
+    return [d.timestamp() for d in start_dates(info)]
+
+
+def time_of_day_bounds(info: Any) -> list[float]:
+    """Seconds after UTC midnight where one of this model's time-of-day prices starts or ends."""
+    from genai_prices.types import TimeOfDateConstraint
+
+    prices = info.prices
+    out: set[float] = set()
+    if isinstance(prices, list):
+        for c in prices:
+            if isinstance(c.constraint, TimeOfDateConstraint):
+                for t in (c.constraint.start_time, c.constraint.end_time):
+                    offset = t.utcoffset() if t.tzinfo is not None else None
+                    seconds = t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
+                    if offset is not None:
+                        seconds -= offset.total_seconds()
+                    out.add(seconds % 86_400)
+    return sorted(out)

@@ -16,7 +16,7 @@ output), so no token is ever priced twice or left out. The tier is chosen by tot
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from decimal import Context, Decimal
 from typing import Any
@@ -109,7 +109,8 @@ class Band:
 class Compiled:
     """A compiled price: ``cost(usage)`` in about a microsecond, exact to the last decimal."""
 
-    __slots__ = ("bands", "base", "denom", "exp", "source", "table")
+    __slots__ = ("_cr", "_cw", "_cw1h", "_i", "_o", "bands", "base", "cost", "denom", "exp", "source",
+                 "table")
     denom: int
     exp: int
     source: str
@@ -155,9 +156,71 @@ class Compiled:
         self.base: Band = bands[0]
         # highest threshold first, so the first one exceeded is the tier that applies
         self.bands: tuple[Band, ...] = tuple(reversed(bands[1:]))
+        b = self.base
+        self._i, self._cr, self._cw, self._cw1h, self._o = b.i, b.cr, b.cw, b.cw1h, b.o
+        #: ``cost(usage) -> Cost | None``; ``None`` when the usage is inconsistent (a cache part larger
+        #: than the input it is part of), which cannot be priced honestly.
+        self.cost: Callable[[Usage], Cost | None]
+        others = any(x.ia or x.ii or x.oa or x.r or x.fixed for x in (b, *self.bands))
+        if others:
+            self.cost = self._full
+        elif self.bands:
+            self.cost = self._text_tiered
+        elif b.cw or b.cw1h:
+            self.cost = self._text
+        else:
+            self.cost = self._text_no_writes
 
-    def cost(self, u: Usage) -> Cost:
-        """Price one call's usage (which must be consistent: see :func:`consistent`)."""
+    # The three pricing functions below are the hot path: locals, no loops, one object built.
+    def _text_no_writes(self, u: Usage) -> Cost | None:
+        # text tokens, cache writes billed like plain input (OpenAI, Gemini, most models)
+        i = u.input_tokens
+        cr = u.cache_read_tokens
+        if cr + u.cache_write_tokens > i:
+            return None
+        inp = i * self._i + cr * self._cr
+        out = u.output_tokens * self._o
+        cost = _new(CompiledCost)
+        _set_raw(cost, (inp, out, inp + out, None, u.estimated, self))
+        return cost
+
+    def _text(self, u: Usage) -> Cost | None:
+        # text tokens with cache reads and 5m / 1h cache writes (Anthropic)
+        i = u.input_tokens
+        cw = u.cache_write_tokens
+        cw1h = u.cache_write_1h_tokens
+        cr = u.cache_read_tokens
+        if cr + cw > i or cw1h > cw:
+            return None
+        inp = i * self._i + cr * self._cr + cw * self._cw + cw1h * self._cw1h
+        out = u.output_tokens * self._o
+        cost = _new(CompiledCost)
+        _set_raw(cost, (inp, out, inp + out, None, u.estimated, self))
+        return cost
+
+    def _text_tiered(self, u: Usage) -> Cost | None:
+        # text tokens with long-context tiers (Gemini 2.5 Pro, Claude Sonnet 4.x)
+        i = u.input_tokens
+        cw = u.cache_write_tokens
+        cw1h = u.cache_write_1h_tokens
+        cr = u.cache_read_tokens
+        if cr + cw > i or cw1h > cw:
+            return None
+        band = self.base
+        for b in self.bands:
+            if i > b.above:
+                band = b
+                break
+        inp = i * band.i + cr * band.cr + cw * band.cw + cw1h * band.cw1h
+        out = u.output_tokens * band.o
+        cost = _new(CompiledCost)
+        _set_raw(cost, (inp, out, inp + out, band.name, u.estimated, self))
+        return cost
+
+    def _full(self, u: Usage) -> Cost | None:
+        # audio / image / reasoning rates, per-request fees, with or without tiers
+        if not consistent(u):
+            return None
         band = self.base
         inp_tokens = u.input_tokens
         for b in self.bands:
@@ -169,8 +232,7 @@ class Compiled:
                + u.input_image_tokens * band.ii)
         out = u.output_tokens * band.o + u.output_audio_tokens * band.oa + u.reasoning_tokens * band.r
         cost = _new(CompiledCost)
-        _set_price(cost, self)
-        _set_raw(cost, (inp, out, inp + out + band.fixed, band.name, u.estimated))
+        _set_raw(cost, (inp, out, inp + out + band.fixed, band.name, u.estimated, self))
         return cost
 
 
@@ -181,16 +243,15 @@ class CompiledCost(Cost):
     and copies as a plain ``Cost``); only construction is cheaper, which is what the hot path needs.
     """
 
-    __slots__ = ("_price", "_raw")
-    _price: Compiled
-    _raw: tuple[int, int, int, str | None, bool]
+    __slots__ = ("_raw",)
+    _raw: tuple[int, int, int, str | None, bool, Compiled]  # input, output, total, tier, estimated, price
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         # ``CompiledCost(...)`` with field values (dataclasses.replace, copy) makes a plain Cost.
         return Cost(*args, **kwargs)
 
     def _usd(self, value: int) -> Decimal:
-        return Decimal(value).scaleb(-6 - self._price.exp, _CTX)
+        return Decimal(value).scaleb(-6 - self._raw[5].exp, _CTX)
 
     @property  # type: ignore[misc]
     def input_usd(self) -> Decimal:
@@ -206,7 +267,7 @@ class CompiledCost(Cost):
 
     @property  # type: ignore[misc]
     def source(self) -> str:
-        return self._price.source
+        return self._raw[5].source
 
     @property  # type: ignore[misc]
     def tier(self) -> str | None:
@@ -218,15 +279,15 @@ class CompiledCost(Cost):
 
     @property  # type: ignore[misc]
     def total(self) -> float:
-        return self._raw[2] / self._price.denom
+        return self._raw[2] / self._raw[5].denom
 
     @property  # type: ignore[misc]
     def input(self) -> float:
-        return self._raw[0] / self._price.denom
+        return self._raw[0] / self._raw[5].denom
 
     @property  # type: ignore[misc]
     def output(self) -> float:
-        return self._raw[1] / self._price.denom
+        return self._raw[1] / self._raw[5].denom
 
     def _values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, f) for f in _COST_FIELDS)
@@ -254,7 +315,6 @@ class CompiledCost(Cost):
 
 _COST_FIELDS = tuple(f.name for f in fields(Cost))
 _new = object.__new__
-_set_price = CompiledCost.__dict__["_price"].__set__
 _set_raw = CompiledCost.__dict__["_raw"].__set__
 
 
