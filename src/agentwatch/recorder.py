@@ -476,8 +476,15 @@ class Recorder:
 
     @staticmethod
     def _roll_up(parent: Call, cost: float, inp: int, out: int, calls: int, unpriced: int) -> None:
+        # Rollups belong to stages and workflows: a search or a tool in between (the query embedding
+        # of a retrieval, a model call inside a tool) passes them on to the one that encloses it.
+        target: Call | None = parent
+        while target is not None and not isinstance(target.record, (Stage, Workflow)):
+            target = target.parent
+        if target is None:
+            return
         with _rollup_lock:
-            parent._add_rollup(cost, inp, out, calls, unpriced)
+            target._add_rollup(cost, inp, out, calls, unpriced)
 
 
 class _Shadow(Call):
