@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,22 +13,28 @@ from agentwatch import tokens
 
 @pytest.fixture(scope="module")
 def offline() -> Iterator[None]:
-    """Load the encodings from scratch with every network connection refused."""
-    real_connect = socket.socket.connect
+    """Load the encodings from scratch with tiktoken's download path made to fail.
+
+    (Only tiktoken's own loader is blocked, not the socket module: other threads of the test
+    process may legitimately use the network.)
+    """
+    import tiktoken.load
+    import tiktoken_ext.openai_public
+
     attempts: list[Any] = []
 
-    def refuse(self: socket.socket, address: Any) -> None:
-        attempts.append(address)
-        raise OSError("network disabled in this test")
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        attempts.append(args)
+        raise OSError("download attempted")
 
     saved = dict(tokens._encoders)
     tokens._encoders.clear()
-    socket.socket.connect = refuse  # type: ignore[method-assign]
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("read_file", "read_file_cached", "load_tiktoken_bpe"):
+            mp.setattr(tiktoken.load, name, refuse)
+        mp.setattr(tiktoken_ext.openai_public, "load_tiktoken_bpe", refuse)
         tokens.get_encoding(tokens.O200K)
         tokens.get_encoding(tokens.CL100K)
-    finally:
-        socket.socket.connect = real_connect  # type: ignore[method-assign]
     assert attempts == []
     yield
     tokens._encoders.update(saved)
