@@ -119,6 +119,32 @@ def test_small_workload_end_to_end(tmp_path: Path, workload: str) -> None:
     assert code == 1 and "2 runs failed (baseline: 0)" in out
 
 
+def test_async_workload(tmp_path: Path) -> None:
+    (tmp_path / "async_wl.py").write_text(
+        textwrap.dedent("""
+        import asyncio
+        import agentwatch
+
+        @agentwatch.track_inference(provider="openai", model="gpt-4o-mini")
+        async def ask(n):
+            await asyncio.sleep(0)
+            return {"model": "gpt-4o-mini", "usage": {"prompt_tokens": 1000 * n, "completion_tokens": 100}}
+
+        async def run(item):
+            async with agentwatch.stage("ask"):
+                await ask(item["n"])
+        """),
+        encoding="utf-8",
+    )
+    (tmp_path / "inputs.jsonl").write_text('{"n": 1}\n{"n": 3}\n')
+    code, out, _ = _bench(tmp_path, "async_wl", "--inputs", "inputs.jsonl", "--out", "o")
+    assert code == 0, out
+    results = json.loads((tmp_path / "o" / "results.json").read_text())
+    expected = [(1000 * n * 0.15 + 100 * 0.60) / 1e6 for n in (1, 3)]
+    assert [r["cost_usd"] for r in results["per_run"]] == pytest.approx(expected, abs=1e-12)
+    assert results["stages"][0]["stage"] == "ask"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

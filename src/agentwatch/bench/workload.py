@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import importlib
+import inspect
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +21,8 @@ class BenchError(Exception):
 
 @dataclass
 class Workload:
-    """What one run calls: a function of one input dict, or a runnable (a compiled LangGraph graph)
-    invoked with the agentwatch LangGraph callback handler attached."""
+    """What one run calls: a function of one input dict (``async def`` too), or a runnable (a
+    compiled LangGraph graph) invoked with the agentwatch LangGraph callback handler attached."""
 
     spec: str
     target: Any
@@ -29,10 +31,17 @@ class Workload:
 
     def __call__(self, item: dict[str, Any]) -> Any:
         if self.kind == "function":
-            return self.target(item)
+            result = self.target(item)
+            if inspect.isawaitable(result):  # an async def workload: one event loop per run
+                return asyncio.run(_awaited(result))
+            return result
         if self._handler is None:
             self._handler = _langgraph_handler()
         return self.target.invoke(item, config={"callbacks": [self._handler]})
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
 
 
 def _langgraph_handler() -> Any:

@@ -157,11 +157,13 @@ def _run_demo(args: argparse.Namespace, example: ModuleType, console: Console) -
             "report": summary.to_dict(),
         }
         Path(args.json).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    console.print(f"See it again:             agentwatch report {tel.spans_path}", markup=False)
+    console.print(f"See these tables again: agentwatch report {tel.spans_path}", markup=False)
+    console.print("Price the same runs on other models (benchmarks/cost/README.md):", markup=False)
     console.print(
-        "Price it on other models: agentwatch bench examples.job_copilot.workload:graph "
-        "--inputs examples/job_copilot/data/applications.jsonl --models gpt-4o-mini,claude-haiku-4-5",
+        "  agentwatch bench examples.job_copilot.workload:graph --inputs "
+        "examples/job_copilot/data/applications.jsonl --models gpt-4o-mini,claude-haiku-4-5",
         markup=False,
+        soft_wrap=True,
     )
     return 1 if len(failures) == args.runs else 0
 
