@@ -1,0 +1,49 @@
+"""Fixtures for the Anthropic adapter tests: the real SDK over HTTP to the bundled fake provider,
+agentwatch capturing spans in memory and metrics in a private registry."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import anthropic
+import pytest
+
+from agentwatch import errors
+from agentwatch.fake_provider import FakeProvider
+from agentwatch.testing import Captured, capture
+
+sys.path.insert(0, str(Path(__file__).parent))  # an_helpers (tests run with --import-mode=importlib)
+
+import agentwatch_anthropic
+
+API_KEY = "sk-ant-test-9c1e5a7f3b2d4e6a8c0b"
+
+
+@pytest.fixture
+def fp() -> Iterator[FakeProvider]:
+    with FakeProvider(seed=2) as provider:
+        yield provider
+
+
+@pytest.fixture
+def tel() -> Iterator[Captured]:
+    errors.reset()
+    with capture() as captured:
+        yield captured
+
+
+@pytest.fixture
+def client(fp: FakeProvider) -> Iterator[anthropic.Anthropic]:
+    sdk = anthropic.Anthropic(base_url=fp.anthropic_base_url, api_key=API_KEY, max_retries=2)
+    yield agentwatch_anthropic.instrument(sdk)
+    agentwatch_anthropic.uninstrument(sdk)
+    sdk.close()
+
+
+@pytest.fixture
+def aclient(fp: FakeProvider) -> Iterator[anthropic.AsyncAnthropic]:
+    sdk = anthropic.AsyncAnthropic(base_url=fp.anthropic_base_url, api_key=API_KEY, max_retries=2)
+    yield agentwatch_anthropic.instrument(sdk)
+    agentwatch_anthropic.uninstrument(sdk)
