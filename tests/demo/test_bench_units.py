@@ -145,6 +145,25 @@ def test_async_workload(tmp_path: Path) -> None:
     assert results["stages"][0]["stage"] == "ask"
 
 
+def test_price_file_overrides_and_is_pinned(tmp_path: Path, workload: str) -> None:
+    (tmp_path / "prices.yaml").write_text(
+        "name: negotiated\nmodels:\n  gpt-4o: {input: 1.00, cache_read: 0.50, output: 4.00}\n",
+        encoding="utf-8",
+    )
+    code, out, _ = _bench(tmp_path, workload, *ARGS, "--prices", "prices.yaml", "--out", "p")
+    assert code == 0, out
+    results = json.loads((tmp_path / "p" / "results.json").read_text())
+    assert results["prices"] == {
+        "date": "2026-11-01",
+        "sources": ["genai-prices 0.2.3", "override:negotiated"],
+    }
+    gpt = next(m for m in results["models"] if m["model"] == "gpt-4o")
+    by_hand = sum(((1000 + n - 512) * 1.00 + 512 * 0.50 + 20 * n * 4.00) * 2 / 1e6 for n in (1, 2, 4)) * 2
+    assert gpt["cost_usd"] == pytest.approx(by_hand, abs=1e-12)
+    code, _, err = _bench(tmp_path, workload, *ARGS, "--prices", "missing.yaml", "--out", "q")
+    assert code == 2 and "--prices missing.yaml" in err
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
