@@ -307,6 +307,14 @@ def track_tool(name: str | None = None, *, description: str | None = None) -> Ca
 
 
 # --- stages ---------------------------------------------------------------------------------------
+#: Stages opened as ``with`` blocks in this thread / task, innermost last: (stage, (call, token)).
+#: One variable for all of them: a ContextVar made per stage object would stay referenced by the
+#: thread's context forever (one leaked variable per ``with stage(...)``).
+_open_stages: contextvars.ContextVar[tuple[tuple[stage, tuple[Call, object] | None], ...]] = (
+    contextvars.ContextVar("agentwatch_open_stages", default=())
+)
+
+
 class stage:  # used like a function: @stage("x"), with stage("x"):
     """A named step of an agent: decorator, ``with`` block or ``async with`` block.
 
@@ -314,33 +322,32 @@ class stage:  # used like a function: @stage("x"), with stage("x"):
     model call below it, across threads and tasks that inherit its context.
     """
 
-    __slots__ = ("_open", "record")
+    __slots__ = ("record",)
 
     def __init__(self, name: str, *, graph: str | None = None, agent: bool = False) -> None:
         if not name:
             raise errors.ConfigurationError("a stage needs a name")
         self.record = Stage(name=name, graph=graph, agent=agent)
-        # Calls this object opened as a context manager, per thread / task (LIFO within each).
-        self._open: contextvars.ContextVar[tuple[tuple[Call, object] | None, ...]] = contextvars.ContextVar(
-            f"agentwatch_stage_{name}", default=()
-        )
 
     def __call__(self, fn: F) -> F:
         return wrap(fn, self.record)
 
     def __enter__(self) -> Call:
         begun = _begin(self.record)
-        self._open.set((*self._open.get(), begun))
+        _open_stages.set((*_open_stages.get(), (self, begun)))
         return begun[0] if begun is not None else NOOP_CALL
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        stack = self._open.get()
-        if not stack:
-            return
-        begun = stack[-1]
-        self._open.set(stack[:-1])
+        stack = _open_stages.get()
+        for i in range(len(stack) - 1, -1, -1):
+            if stack[i][0] is self:
+                break
+        else:
+            return  # exit without enter
+        begun = stack[i][1]
+        _open_stages.set(stack[:i] + stack[i + 1:])
         if begun is None:
             return
         call, token = begun

@@ -142,6 +142,7 @@ class _CountingExporter(SpanExporter):
             _notify("exported", "", n)
         else:
             _notify("dropped", names.DROP_EXPORT_FAILED, n)
+        owner._done(n)
         return result
 
     def shutdown(self) -> None:
@@ -182,24 +183,36 @@ class GuardedSpanProcessor(SpanProcessor):
             max_export_batch_size=min(batch, self.capacity),
         )
         self._pending = 0  # handed to the batch processor, not yet taken by an export
+        self._in_flight = 0  # taken by an export that has not returned yet
         self._lock = threading.Lock()
         self._closed = False
         forking.register(self._after_fork)
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()
-        self._pending = 0  # the SDK empties the child's queue
+        self._pending = self._in_flight = 0  # the SDK empties the child's queue
 
     @property
     def pending(self) -> int:
         """Spans waiting in the queue (or in a batch whose export has not started)."""
         return self._pending
 
+    @property
+    def in_flight(self) -> int:
+        """Spans in a batch being exported right now (counted once the export returns)."""
+        return self._in_flight
+
     def _take(self, n: int) -> bool:
         """The export thread took ``n`` spans; True when they were already given up at shutdown."""
         with self._lock:
             self._pending = max(self._pending - n, 0)
+            if not self._closed:
+                self._in_flight += n
             return self._closed
+
+    def _done(self, n: int) -> None:
+        with self._lock:
+            self._in_flight = max(self._in_flight - n, 0)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         return None
