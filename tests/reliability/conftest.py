@@ -22,6 +22,36 @@ from agentwatch import delivery, errors
 MODES = ("ok", "refuse", "hang", "500")
 
 
+class _Server(ThreadingHTTPServer):
+    """Remembers its open connections, so "refuse" can cut the kept-alive ones too."""
+
+    daemon_threads = True
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.connections: set[socket.socket] = set()
+        self._conn_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._conn_lock:
+            self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._conn_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        with self._conn_lock:
+            conns, self.connections = self.connections, set()
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
 class OTLPReceiver:
     """An OTLP/HTTP traces endpoint on 127.0.0.1.
 
@@ -86,8 +116,7 @@ class OTLPReceiver:
         return Handler
 
     def _listen(self) -> None:
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
-        server.daemon_threads = True
+        server = _Server(("127.0.0.1", self.port), self._handler())
         self.port = server.server_address[1]
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -98,6 +127,7 @@ class OTLPReceiver:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server.drop_connections()  # kept-alive connections would still be served
             self._server = None
 
     def set_mode(self, mode: str) -> None:

@@ -334,7 +334,9 @@ class PriceBook:
     def _unpriced(self, r: _Resolved, provider: str | None, model: str) -> None:
         key = (provider, model)
         with self._lock:
-            self.unpriced[key] = self.unpriced.get(key, 0) + 1
+            # Bounded like every per-name state: past _MAX_WARNED models the rest share one entry.
+            counted = key if key in self.unpriced or len(self.unpriced) < _MAX_WARNED else (None, "other")
+            self.unpriced[counted] = self.unpriced.get(counted, 0) + 1
             first = key not in self._warned and len(self._warned) < _MAX_WARNED
             if first:
                 self._warned.add(key)
