@@ -1,34 +1,28 @@
-"""LangGraph handler overhead: microseconds added per graph invocation.
+"""LangGraph handler overhead: µs added per invocation of a 4-node graph.
 
-The workflow: a 4-node LangGraph graph (plan -> retrieve -> draft -> review: three chat-model calls
-that report usage, one retriever), fake model and retriever, no I/O. Three variants, interleaved
-round by round in one process so machine noise hits them alike:
+Case ``langgraph_4_nodes``: plan -> retrieve -> draft -> review, three chat-model calls that report
+usage and one retriever, fake model and retriever (no I/O). Variants, interleaved round by round:
 
-* ``bare``       no callbacks at all;
-* ``minimal``    the practical floor of "callback + span + metric": a handler that opens and ends
-                 one OpenTelemetry span per graph run and bumps one Prometheus counter and one
-                 histogram (it still receives every LangChain callback);
-* ``agentwatch`` agentwatch's ``CallbackHandler`` with everything on: a span per graph, node,
-                 model call and retrieval, semconv attributes, cost, rollups, Prometheus metrics.
+* ``bare``            no callbacks at all;
+* ``minimal_handler`` the practical floor of "callback + span + metric": a handler that opens and
+                      ends one OpenTelemetry span per graph run and bumps one Prometheus counter and
+                      one histogram (it still receives every LangChain callback); ``x floor`` is
+                      the added time as a multiple of this one's;
+* ``agentwatch``      agentwatch's ``CallbackHandler``, everything on: a span per graph, node, model
+                      call and retrieval with the semconv attributes, cost, rollups, Prometheus
+                      metrics.
 
-Both instrumented variants export through a ``BatchSpanProcessor`` (to an exporter that drops the
-batches, so export I/O is not measured). Run: ``python benchmarks/overhead/bench_langgraph.py``
-(``--json`` for machine-readable output).
+Both instrumented variants export through the processor ``configure()`` builds by default, to an
+exporter that only counts. Run: ``python -m benchmarks.overhead.bench_langgraph [--quick]``; one
+JSON line per variant (protocol in README.md).
 """
 
 from __future__ import annotations
 
-import argparse
-import gc
-import json
 import operator
-import platform
-import random
-import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Annotated, Any, TypedDict
 from uuid import UUID
 
@@ -36,14 +30,24 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langgraph.graph import END, START, StateGraph
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 import agentwatch
 from agentwatch_langgraph import CallbackHandler
 from agentwatch_langgraph.testing import FakeChatModel, FakeRetriever
 
-VARIANTS = ("bare", "minimal", "agentwatch")
+try:  # the processor configure() builds by default
+    from agentwatch import delivery
+    from agentwatch.delivery import GuardedSpanProcessor as DefaultProcessor
+except ImportError:  # pragma: no cover - only when measuring an old checkout
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor as DefaultProcessor  # type: ignore[assignment]
+
+    delivery = None  # type: ignore[assignment]
+
+from ._measure import Variant, arguments, emit, run_case
+
+CASE = "langgraph_4_nodes"
 
 
 class State(TypedDict):
@@ -78,13 +82,16 @@ def build_graph() -> Any:
     return g.compile(name="support_agent")
 
 
-class _DropExporter(SpanExporter):
+class CountingExporter(SpanExporter):
     def __init__(self) -> None:
         self.spans = 0
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         self.spans += len(spans)
         return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return None
 
 
 class MinimalHandler(BaseCallbackHandler):
@@ -117,120 +124,58 @@ class MinimalHandler(BaseCallbackHandler):
         self._end(run_id, "error")
 
 
-def _rss_kib() -> int:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def run(rounds: int = 15, per_round: int = 100, warmup: int = 100, seed: int = 0) -> dict[str, Any]:
-    """Measure the three variants; returns per-variant samples (µs per invocation) and summaries."""
+def main(argv: Sequence[str] | None = None) -> int:
+    args = arguments(argv, __doc__.splitlines()[0] if __doc__ else "")
     graph = build_graph()
-    ours_exporter, minimal_exporter = _DropExporter(), _DropExporter()
-    ours_provider, minimal_provider = TracerProvider(), TracerProvider()
-    ours_provider.add_span_processor(BatchSpanProcessor(ours_exporter))
-    minimal_provider.add_span_processor(BatchSpanProcessor(minimal_exporter))
-    agentwatch.configure(tracer_provider=ours_provider, prometheus_registry=CollectorRegistry())
+    ours, floor = CountingExporter(), CountingExporter()
+    ours_provider = TracerProvider(shutdown_on_exit=False)
+    ours_provider.add_span_processor(DefaultProcessor(ours))
+    floor_provider = TracerProvider(shutdown_on_exit=False)
+    floor_provider.add_span_processor(DefaultProcessor(floor))
+    agentwatch.configure(
+        tracer_provider=ours_provider, prometheus_registry=CollectorRegistry(auto_describe=True)
+    )
     handler = CallbackHandler()
-    minimal = MinimalHandler(minimal_provider.get_tracer("minimal"), CollectorRegistry())
-    configs: dict[str, dict[str, Any]] = {
-        "bare": {},
-        "minimal": {"callbacks": [minimal]},
-        "agentwatch": {"callbacks": [handler]},
-    }
+    minimal = MinimalHandler(floor_provider.get_tracer("minimal"), CollectorRegistry())
     state = {"question": "What is the refund policy for damaged items?", "notes": []}
+    bare_config: dict[str, Any] = {}
+    floor_config = {"callbacks": [minimal]}
+    ours_config = {"callbacks": [handler]}
 
-    def invoke(variant: str) -> None:
-        graph.invoke(state, config=configs[variant])
+    def flush() -> None:
+        ours_provider.force_flush(30_000)
+        floor_provider.force_flush(30_000)
 
-    for variant in VARIANTS:
-        for _ in range(warmup):
-            invoke(variant)
-    samples: dict[str, list[float]] = {v: [] for v in VARIANTS}
-    rss: dict[str, int] = {v: 0 for v in VARIANTS}
-    order = list(VARIANTS)
-    rng = random.Random(seed)
-    clock: Callable[[], int] = time.perf_counter_ns
-    gc.collect()
-    for _ in range(rounds):
-        rng.shuffle(order)
-        for variant in order:
-            before = _rss_kib()
-            out = samples[variant]
-            for _ in range(per_round):
-                t0 = clock()
-                invoke(variant)
-                out.append((clock() - t0) / 1000)
-            rss[variant] += _rss_kib() - before
-    ours_provider.force_flush()
-    minimal_provider.force_flush()
-    invocations = rounds * per_round + warmup
-    result: dict[str, Any] = {
-        "workflow": "4 nodes: 3 chat-model calls with usage, 1 retriever (fake, no I/O)",
-        "python": platform.python_version(),
-        "machine": f"{platform.machine()}, {platform.system()} {platform.release()}",
-        "rounds": rounds,
-        "per_round": per_round,
-        "variants": {},
-        "spans_per_invocation": {
-            "minimal": minimal_exporter.spans / invocations,
-            "agentwatch": ours_exporter.spans / invocations,
-        },
-        "open_runs_after": handler.open_runs,
-    }
-    bare = statistics.median(samples["bare"])
-    bare_min = statistics.median(samples["minimal"])
-    for variant in VARIANTS:
-        xs = sorted(samples[variant])
-        median = statistics.median(xs)
-        result["variants"][variant] = {
-            "median_us": round(median, 1),
-            "p90_us": round(xs[int(0.9 * (len(xs) - 1))], 1),
-            "added_us": round(median - bare, 1),
-            "ratio_vs_bare": round(median / bare, 3),
-            "rss_growth_kib": rss[variant],
-        }
-    added_min = bare_min - bare
-    added_ours = result["variants"]["agentwatch"]["added_us"]
-    result["agentwatch_added_vs_minimal_added"] = round(added_ours / added_min, 2) if added_min > 0 else None
+    rows = run_case(
+        CASE,
+        [
+            Variant("bare", lambda i: graph.invoke(state, config=bare_config)),
+            Variant(
+                "minimal_handler",
+                lambda i: graph.invoke(state, config=floor_config),
+                spans=lambda: floor.spans,
+                floor=True,
+            ),
+            Variant(
+                "agentwatch", lambda i: graph.invoke(state, config=ours_config), spans=lambda: ours.spans
+            ),
+        ],
+        args,
+        flush,
+    )
+    for row in rows:
+        row["note"] = "3 chat calls with usage + 1 retriever, fake, no I/O"
+        if row["variant"] == "agentwatch":
+            row["open_runs_after"] = handler.open_runs
+    if delivery is not None:
+        _, dropped = delivery.stats()
+        for row in rows:
+            if row["variant"] != "bare":
+                row["spans_dropped"] = sum(dropped.values())
+    emit(rows)
     agentwatch.shutdown()
     ours_provider.shutdown()
-    minimal_provider.shutdown()
-    return result
-
-
-def _table(result: dict[str, Any]) -> str:
-    lines = [
-        f"LangGraph {result['workflow']}; Python {result['python']}, {result['machine']}",
-        f"{result['rounds']} interleaved rounds x {result['per_round']} invocations per variant",
-        "",
-        f"{'variant':<11} {'median µs':>10} {'p90 µs':>9} {'added µs':>9} {'x bare':>7} {'spans/run':>10}",
-    ]
-    spans = result["spans_per_invocation"]
-    for variant, v in result["variants"].items():
-        per_run = spans.get(variant, 0.0)
-        lines.append(
-            f"{variant:<11} {v['median_us']:>10.1f} {v['p90_us']:>9.1f} {v['added_us']:>9.1f} "
-            f"{v['ratio_vs_bare']:>7.2f} {per_run:>10.1f}"
-        )
-    lines.append("")
-    lines.append(f"agentwatch added / minimal added: {result['agentwatch_added_vs_minimal_added']}")
-    return "\n".join(lines)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--per-round", type=int, default=100)
-    parser.add_argument("--warmup", type=int, default=100)
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    args = parser.parse_args(argv)
-    result = run(rounds=args.rounds, per_round=args.per_round, warmup=args.warmup)
-    print(json.dumps(result, indent=2) if args.json else _table(result))
+    floor_provider.shutdown()
     return 0
 
 

@@ -400,3 +400,30 @@ def test_tool_node_with_a_failing_tool(tel: Captured) -> None:
     assert tel.sample("agentwatch_tool_calls_total", tool="cancel_order", outcome="error") == 1
     assert tel.sample("agentwatch_tool_calls_total", tool="lookup_order", outcome="ok") == 1
     assert parent_of(tel.spans, bad_tool) is one(tel.spans, "tools")
+
+
+def test_functional_api_tasks_are_stages_inside_the_entrypoint(tel: Captured) -> None:
+    from langgraph.func import entrypoint, task
+
+    llm = FakeChatModel(responses=[ANSWER])
+
+    @task
+    def write(topic: str) -> str:
+        return str(llm.invoke(f"write about {topic}").content)
+
+    @task
+    def grade(text: str) -> str:
+        return str(llm.invoke(f"grade {text}").content)
+
+    @entrypoint()
+    def essay(topic: str) -> str:
+        return grade(write(topic).result()).result()
+
+    essay.invoke("cats", config={"callbacks": [CallbackHandler(graph_name="essay")]})
+    assert trees(tel.spans) == [
+        ("invoke_workflow essay", (("essay", (("write", (leaf(CHAT),)), ("grade", (leaf(CHAT),)))),))
+    ]
+    write_span = one(tel.spans, "write")
+    assert attr(write_span, names.GRAPH_NAME) == "essay"
+    assert attr(write_span, names.ROLLUP_INPUT_TOKENS) == 3
+    assert attr(one(tel.spans, "essay"), names.ROLLUP_INPUT_TOKENS) == 3 + 1 + words(ANSWER)

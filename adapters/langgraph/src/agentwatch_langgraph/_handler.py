@@ -47,6 +47,7 @@ from agentwatch_langgraph._runs import (
     WORKFLOW,
     Run,
     RunTable,
+    key_of,
 )
 
 try:  # LangGraph >= 1.1: handlers of this type also receive on_interrupt / on_resume
@@ -105,6 +106,20 @@ def _register(handler: CallbackHandler) -> None:
 
 
 _ASYNC_LLM_START = getattr(getattr(AsyncCallbackManager, "on_llm_start", None), "__code__", None)
+
+
+_stages: dict[tuple[str, str | None, int | None, int | None], Stage] = {}
+
+
+def _stage(node: str, graph: str | None, step: int | None, attempt: int | None) -> Stage:
+    """Stage records are immutable: one per (node, graph, step, attempt), built once."""
+    key = (node, graph, step, attempt)
+    record = _stages.get(key)
+    if record is None:
+        record = Stage(name=node, graph=graph, step=step, attempt=attempt)
+        if len(_stages) < 4096:
+            _stages[key] = record
+    return record
 
 
 def _add_routes(call: Call, targets: list[str]) -> None:
@@ -206,9 +221,8 @@ class CallbackHandler(_Base):
         *,
         own: bool = True,
     ) -> Run:
-        run = Run(
-            run_id, kind, call, recorder, parent.root if parent is not None else None, start_ns, own=own
-        )
+        root = parent.root if parent is not None else None
+        run = Run(key_of(run_id), kind, call, recorder, root, start_ns, own=own)
         self._runs.add(run)
         return run
 
@@ -250,11 +264,20 @@ class CallbackHandler(_Base):
         if parent is None:
             self._start_workflow(recorder, run_id, inputs, metadata, name, now)
             return
-        if _mapping.is_node_run(tags, metadata) and metadata is not None:
+        if metadata is not None and "langgraph_node" in metadata:
             node = str(metadata["langgraph_node"])
-            if node != _START_NODE:
-                workflow = parent if parent.kind == WORKFLOW else self._promote(parent, metadata)
-                self._start_node(recorder, run_id, workflow, node, metadata, now)
+            if _mapping.is_node_run(tags, metadata):  # a task the graph's loop scheduled
+                if node != _START_NODE:
+                    workflow = parent if parent.kind == WORKFLOW else self._promote(parent, metadata)
+                    self._start_node(recorder, run_id, workflow, workflow, node, metadata, now)
+                    return
+            elif (
+                parent.kind == NODE
+                and parent.node is not None
+                and name == node
+                and metadata.get("langgraph_checkpoint_ns") not in (None, parent.ns)
+            ):  # a functional-API @task called from inside a node (an @entrypoint)
+                self._start_node(recorder, run_id, parent.node, parent, node, metadata, now)
                 return
         kind = ROUTE if parent.kind == NODE and _mapping.is_writer_step(tags) else CHAIN
         if self.verbose:
@@ -318,6 +341,7 @@ class CallbackHandler(_Base):
         recorder: Recorder,
         run_id: UUID,
         workflow: Run,
+        parent: Run,
         node: str,
         metadata: Mapping[str, Any],
         now: int,
@@ -332,16 +356,17 @@ class CallbackHandler(_Base):
                     attempts = workflow.attempts = {}
                 attempt = attempts.get(ns, 0) + 1
                 attempts[ns] = attempt
-        record = Stage(
-            name=node,
-            graph=workflow.graph,
-            step=step if isinstance(step, int) and not isinstance(step, bool) else None,
-            attempt=attempt if attempt > 1 else None,
+        record = _stage(
+            node,
+            workflow.graph,
+            step if isinstance(step, int) and not isinstance(step, bool) else None,
+            attempt if attempt > 1 else None,
         )
-        call = recorder.start(record, workflow.call, start_ns=now)
-        run = self._add(recorder, run_id, NODE, call, workflow, now)
+        call = recorder.start(record, parent.call, start_ns=now)
+        run = self._add(recorder, run_id, NODE, call, parent, now)
         run.node = workflow
         run.name = node
+        run.ns = ns if isinstance(ns, str) else None
         run.ctx_token = _context.attach(call)
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:

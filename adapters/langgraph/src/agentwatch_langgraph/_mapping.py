@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from langchain_core.documents import Document
+
 from agentwatch import names, normalize
 from agentwatch.call import Call
 from agentwatch.decorators import documents_from_result
@@ -111,6 +113,10 @@ def request_attributes(metadata: Mapping[str, Any] | None) -> Mapping[str, Attri
     return attrs if attrs is not None else _EMPTY
 
 
+_records: dict[tuple[Any, ...], Inference] = {}
+_MAX_RECORDS = 1024
+
+
 def inference_record(
     serialized: Any,
     metadata: Mapping[str, Any] | None,
@@ -119,14 +125,38 @@ def inference_record(
     operation: str = names.OP_CHAT,
     input_messages: Any = None,
 ) -> Inference:
+    """The record of a model run. Records are immutable, so the usual case -- no content, a run
+    whose metadata names provider and model -- is built once per distinct set of parameters."""
+    key: tuple[Any, ...] | None = None
+    if input_messages is None and metadata:
+        provider, model = metadata.get("ls_provider"), metadata.get("ls_model_name")
+        if isinstance(provider, str) and isinstance(model, str):
+            stop = metadata.get("ls_stop")
+            key = (
+                operation,
+                provider,
+                model,
+                metadata.get("ls_temperature"),
+                metadata.get("ls_max_tokens"),
+                tuple(stop) if isinstance(stop, (list, tuple)) else stop,
+            )
+            try:
+                cached = _records.get(key)
+            except TypeError:  # an unhashable parameter
+                cached, key = None, None
+            if cached is not None:
+                return cached
     ls_provider = metadata.get("ls_provider") if metadata else None
-    return Inference(
+    record = Inference(
         provider=provider_name(ls_provider, serialized),
         model=model_name(metadata, invocation_params),
         operation=operation,
         request=request_attributes(metadata),
         input_messages=input_messages,
     )
+    if key is not None and len(_records) < _MAX_RECORDS:
+        _records[key] = record
+    return record
 
 
 def messages_content(messages: Any) -> Any:
@@ -241,7 +271,28 @@ def retriever_record(
     )
 
 
+_SCORE_KEYS = ("score", "relevance_score", "similarity", "distance")
+
+
+def _document_score(metadata: Any) -> float | None:
+    if not metadata:
+        return None
+    for key in _SCORE_KEYS:
+        value = metadata.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
 def read_documents(call: Call, documents: Any) -> None:
+    """Ids and scores of what a retriever returned (LangChain ``Document``: ``id`` and a score in
+    ``metadata``; anything else as the core reads search results)."""
+    if isinstance(documents, list) and all(type(d) is Document for d in documents):
+        call.documents = tuple(
+            (d.id if isinstance(d.id, str) else None, _document_score(d.metadata)) for d in documents
+        )
+        call.returned = len(documents)
+        return
     docs = documents_from_result(documents)
     if docs is not None:
         call.set_documents(docs)

@@ -41,15 +41,16 @@ class Run:
         "ctx_token",
         "graph",
         "interrupted",
+        "key",
         "kind",
         "name",
         "node",
+        "ns",
         "outer",
         "own",
         "provider",
         "recorder",
         "root",
-        "run_id",
         "start_ns",
         "thread",
         "var_token",
@@ -57,7 +58,7 @@ class Run:
 
     def __init__(
         self,
-        run_id: UUID,
+        key: Any,
         kind: int,
         call: Call | None,
         recorder: Recorder,
@@ -66,7 +67,7 @@ class Run:
         *,
         own: bool = True,
     ) -> None:
-        self.run_id = run_id
+        self.key = key  # the run id as an int (UUID hashing is Python-level and slow)
         self.kind = kind
         self.call = call
         self.recorder = recorder
@@ -78,22 +79,31 @@ class Run:
         self.thread: str | None = None
         self.provider: str | None = None
         self.node: Run | None = None  # ROUTE: the node it routes from; NODE: its workflow
+        self.ns: str | None = None  # NODE: the task's checkpoint namespace
         self.outer: Call | None = None  # a chain's own (verbose) span, when the chain became a workflow
         self.ctx_token: Any = None  # OTel context token attached while a node/tool/retriever runs
         self.var_token: Any = None  # our context variable token while a model call runs
         self.interrupted = False
         self.attempts: dict[str, int] | None = None  # WORKFLOW: executions per task namespace
-        self.children: dict[UUID, None] | None = {} if root is None else None  # root: runs open below
+        self.children: dict[Any, None] | None = {} if root is None else None  # root: runs open below
 
 
 Closer = Callable[[Run, BaseException | None], None]
+
+
+def key_of(run_id: UUID | Any) -> Any:
+    """The table key of a run id: its 128-bit int (hashed in C, unlike a UUID)."""
+    try:
+        return run_id.int
+    except AttributeError:
+        return run_id
 
 
 class RunTable:
     """Thread-safe run id -> :class:`Run`, bounded in size and age."""
 
     def __init__(self, max_runs: int, max_age_s: float, closer: Closer) -> None:
-        self._runs: dict[UUID, Run] = {}
+        self._runs: dict[Any, Run] = {}
         self._lock = threading.Lock()
         self._max_runs = max(int(max_runs), 1)
         self._max_age_ns = int(max_age_s * 1e9)
@@ -106,15 +116,15 @@ class RunTable:
     def get(self, run_id: UUID | None) -> Run | None:
         if run_id is None:
             return None
-        return self._runs.get(run_id)
+        return self._runs.get(key_of(run_id))
 
     def add(self, run: Run) -> None:
         victims: list[Run] | None = None
         with self._lock:
-            self._runs[run.run_id] = run
+            self._runs[run.key] = run
             root = run.root
             if root is not run and root.children is not None:
-                root.children[run.run_id] = None
+                root.children[run.key] = None
             self._added += 1
             if len(self._runs) > self._max_runs or self._added % _SWEEP_EVERY == 0:
                 victims = self._expired_locked(run.start_ns)
@@ -122,12 +132,13 @@ class RunTable:
             self._close(victims, None)
 
     def pop(self, run_id: UUID) -> Run | None:
+        key = key_of(run_id)
         with self._lock:
-            run = self._runs.pop(run_id, None)
+            run = self._runs.pop(key, None)
             if run is not None:
                 root = run.root
                 if root is not run and root.children is not None:
-                    root.children.pop(run_id, None)
+                    root.children.pop(key, None)
         return run
 
     def pop_descendants(self, root: Run) -> list[Run]:
@@ -146,11 +157,11 @@ class RunTable:
         runs = self._runs
         oldest_allowed = now_ns - self._max_age_ns
         while runs:
-            run_id = next(iter(runs))
-            run = runs[run_id]
+            key = next(iter(runs))
+            run = runs[key]
             if len(runs) <= self._max_runs and run.start_ns >= oldest_allowed:
                 break
-            del runs[run_id]
+            del runs[key]
             victims.append(run)
             root = run.root
             if root is run:
@@ -158,7 +169,7 @@ class RunTable:
                     victims.extend(r for r in (runs.pop(i, None) for i in run.children) if r is not None)
                     run.children.clear()
             elif root.children is not None:
-                root.children.pop(run_id, None)
+                root.children.pop(key, None)
         return victims
 
     def _close(self, victims: list[Run], error: BaseException | None) -> None:
