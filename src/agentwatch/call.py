@@ -134,7 +134,7 @@ class Call:
                 cache_write_tokens=_count(cache_write_tokens),
                 reasoning_tokens=_count(reasoning_tokens),
                 cache_write_1h_tokens=_count(cache_write_1h_tokens),
-                estimated=estimated,
+                estimated=estimated is True,
             )
         except Exception as exc:
             errors.report("usage", exc)
@@ -217,7 +217,7 @@ class Call:
 
     def set_outcome(self, outcome: str) -> None:
         """Force an outcome (``ok``, ``error`` or ``interrupted``) for the end of this call."""
-        if outcome in _OUTCOMES:
+        if isinstance(outcome, str) and outcome in _OUTCOMES:
             self.outcome = outcome
         else:  # any other value would become an unbounded metric label
             errors.report("call", "set_outcome expects 'ok', 'error' or 'interrupted'")
