@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
+import pytest
 from langgraph.graph import END, START, StateGraph
 from lg_helpers import ANSWER, attr, four_node_graph, spans_named
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
@@ -39,6 +40,7 @@ def _rss_kib() -> int:
     return 0
 
 
+@pytest.mark.slow
 def test_ten_thousand_runs_leave_no_state_and_flat_memory() -> None:
     llm = FakeChatModel(responses=[ANSWER])
     g: StateGraph[Any] = StateGraph(Items)

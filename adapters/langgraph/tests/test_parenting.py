@@ -288,3 +288,69 @@ def test_chat_openai_and_a_tracked_raw_sdk_call_in_nodes(tel: Captured, fp: Fake
         assert attr(chat, names.GEN_AI_RESPONSE_MODEL) == seen["response"].model
         assert attr(chat, names.GEN_AI_PROVIDER_NAME) == "openai"
     assert len(fp.requests_to("chat")) == 2
+
+
+@pytest.mark.parametrize("mode", ["invoke", "ainvoke", "stream"])
+async def test_chat_openai_over_an_instrumented_sdk_is_one_span(
+    tel: Captured, fp: FakeProvider, mode: str
+) -> None:
+    langchain_openai = pytest.importorskip("langchain_openai")
+    openai = pytest.importorskip("openai")
+    agentwatch_openai = pytest.importorskip("agentwatch_openai")
+    instrumentor = agentwatch_openai.OpenAIInstrumentor()
+    instrumentor.instrument(configure=False)
+    try:
+        llm = langchain_openai.ChatOpenAI(
+            model="gpt-4o-mini", base_url=fp.openai_base_url, api_key="test", stream_usage=True
+        )
+        client = openai.AsyncOpenAI(base_url=fp.openai_base_url, api_key="test")
+        messages = [{"role": "user", "content": "Name one refund rule."}]
+        seen: dict[str, Any] = {}
+
+        async def ask(s: Items) -> dict[str, Any]:
+            if mode == "stream":
+                message = None
+                async for chunk in llm.astream(messages):
+                    message = chunk if message is None else message + chunk
+                seen["message"] = message
+            elif mode == "ainvoke":
+                seen["message"] = await llm.ainvoke(messages)
+            else:
+                seen["message"] = await asyncio.to_thread(llm.invoke, messages)
+            return {"items": ["asked"]}
+
+        async def direct(s: Items) -> dict[str, Any]:
+            seen["response"] = await client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+            return {"items": ["direct"]}
+
+        g: StateGraph[Any] = StateGraph(Items)
+        g.add_node("ask", ask)
+        g.add_node("direct", direct)
+        g.add_edge(START, "ask")
+        g.add_edge("ask", "direct")
+        g.add_edge("direct", END)
+        await g.compile(name="sdk").ainvoke({"items": []}, config={"callbacks": [CallbackHandler()]})
+    finally:
+        instrumentor.uninstrument()
+
+    assert len(fp.requests_to("chat")) == 2
+    assert trees(tel.spans) == [("invoke_workflow sdk", (("ask", (leaf(CHAT),)), ("direct", (leaf(CHAT),))))]
+    meta = seen["message"].usage_metadata
+    ask_chat = tel.children(one(tel.spans, "ask"))[0]
+    assert attr(ask_chat, names.GEN_AI_USAGE_INPUT_TOKENS) == meta["input_tokens"]
+    assert attr(ask_chat, names.GEN_AI_USAGE_OUTPUT_TOKENS) == meta["output_tokens"]
+    assert attr(ask_chat, names.SERVER_PORT) is None or attr(ask_chat, names.SERVER_PORT) == fp.port
+    usage = seen["response"].usage
+    direct_chat = tel.children(one(tel.spans, "direct"))[0]
+    assert attr(direct_chat, names.GEN_AI_USAGE_INPUT_TOKENS) == usage.prompt_tokens
+    assert attr(one(tel.spans, "invoke_workflow sdk"), names.ROLLUP_LLM_CALLS) == 2
+    assert (
+        tel.sample(
+            "agentwatch_llm_calls_total",
+            provider="openai",
+            model="gpt-4o-mini",
+            operation="chat",
+            outcome="ok",
+        )
+        == 2
+    )

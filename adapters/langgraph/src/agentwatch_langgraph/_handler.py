@@ -268,8 +268,8 @@ class CallbackHandler(_Base):
             node = str(metadata["langgraph_node"])
             if _mapping.is_node_run(tags, metadata):  # a task the graph's loop scheduled
                 if node != _START_NODE:
-                    workflow = parent if parent.kind == WORKFLOW else self._promote(parent, metadata)
-                    self._start_node(recorder, run_id, workflow, workflow, node, metadata, now)
+                    workflow = self._workflow_of(parent, metadata)
+                    self._start_node(recorder, run_id, workflow, parent, node, metadata, now)
                     return
             elif (
                 parent.kind == NODE
@@ -313,6 +313,15 @@ class CallbackHandler(_Base):
         run.graph = graph
         run.thread = thread
         run.name = graph
+
+    def _workflow_of(self, parent: Run, metadata: Mapping[str, Any]) -> Run:
+        """The graph run a task belongs to: its parent (the graph's own run, seen as a workflow, or a
+        chain that now turns out to be a graph)."""
+        if parent.kind == WORKFLOW:
+            return parent
+        if parent.kind == CHAIN:
+            return self._promote(parent, metadata)
+        return parent.node if parent.kind == NODE and parent.node is not None else parent
 
     def _promote(self, chain: Run, metadata: Mapping[str, Any]) -> Run:
         """A chain that runs graph tasks is a (sub)graph run: give it its workflow span now."""
