@@ -524,8 +524,8 @@ async def run_recorded_async(
 
 # --- reading SDK objects --------------------------------------------------------------------------------
 def get(obj: Any, key: str) -> Any:
-    """``obj.key``, or ``obj[key]`` for a mapping (SDK objects and plain dicts of the same JSON)."""
-    if isinstance(obj, Mapping):
+    """``obj.key``, or ``obj[key]`` for a dict (SDK objects and plain dicts of the same JSON)."""
+    if type(obj) is dict:  # not isinstance(Mapping): this runs for every streamed chunk
         return obj.get(key)
     return getattr(obj, key, None)
 

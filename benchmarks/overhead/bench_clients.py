@@ -1,0 +1,336 @@
+"""Overhead of the OpenAI and Anthropic client wrappers: µs added per call, next to the bare client
+and to the official OpenTelemetry OpenAI instrumentation, against the same local fake provider.
+
+Cases (one process; variants interleaved round by round):
+
+* ``openai_chat``: ``chat.completions.create``, not streamed (usage, cost, metrics, one span).
+* ``openai_chat_stream``: the same request streamed with ``include_usage`` and read to the end.
+* ``anthropic_messages`` / ``anthropic_messages_stream``: ``messages.create``, plain and
+  ``stream=True``.
+* ``openai_stream_chunk`` / ``anthropic_stream_event``: one chunk through the stream wrapper (the
+  per-chunk cost, without HTTP): recorded SDK chunk objects read through a bare iterator and
+  through agentwatch's stream proxy.
+
+Variants: ``bare`` (a client that is not instrumented; agentwatch's class patches are removed
+during its batches, so it is the pristine SDK), ``otel_openai_v2`` (the official
+``opentelemetry-instrumentation-openai-v2`` with an SDK tracer and meter provider, when it is
+installed; instrumented only during its own batches), ``agentwatch`` (an instrumented client:
+semconv attributes, usage, cost, Prometheus metrics, one span through the default processor).
+
+The fake provider runs in its own process (``python -m agentwatch.fake_provider``), so the server's
+work does not share the interpreter lock with the client being measured.
+
+Run: ``python -m benchmarks.overhead.bench_clients [--quick]``; one JSON line per variant. HTTP calls
+are about a thousand times slower than a decorated function, so unless given, ``--calls`` defaults
+to 40 per round and ``--rss-calls`` to 1000 here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import anthropic
+import openai
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
+
+import agentwatch
+import agentwatch_anthropic
+import agentwatch_openai
+from agentwatch import wrapping
+from agentwatch_anthropic import _instrument as anthropic_patches
+from agentwatch_anthropic import _mapping as anthropic_mapping
+from agentwatch_openai import _instrument as openai_patches
+from agentwatch_openai import _mapping as openai_mapping
+
+from ._measure import Variant, arguments, emit, run_case
+from .bench_decorators import CountingExporter, DefaultProcessor, delivery
+
+SYSTEM = "You are a careful career assistant. Answer in a few short paragraphs."
+USER = "Analyse this job posting for a senior backend engineer (Python, PostgreSQL, AWS) and list the skills."
+CHAT = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": USER}]
+ASK = [{"role": "user", "content": USER}]
+
+
+@contextlib.contextmanager
+def fake_provider() -> Iterator[str]:
+    """The fake provider in its own process; yields its base URL."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agentwatch.fake_provider", "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if not line.startswith("fake provider listening on "):
+            raise RuntimeError(f"the fake provider did not start: {line!r}")
+        yield line.rsplit(" ", 1)[1].strip()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def official_instrumentor(provider: TracerProvider) -> tuple[Callable[[], None], Callable[[], None]] | None:
+    """instrument / uninstrument of the official OpenAI instrumentation, or None if not installed."""
+    try:
+        from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    except ImportError as exc:
+        print(f"official OpenAI instrumentation not available: {exc}", file=sys.stderr)
+        return None
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    instrumentor = OpenAIInstrumentor()
+
+    def on() -> None:
+        instrumentor.instrument(tracer_provider=provider, meter_provider=meter_provider)
+
+    def off() -> None:
+        instrumentor.uninstrument()
+
+    return on, off
+
+
+class Replay:
+    """A stream that hands out recorded chunks forever (the per-chunk cases)."""
+
+    def __init__(self, chunks: Sequence[Any]) -> None:
+        self._cycle = itertools.cycle(chunks)
+
+    def __next__(self) -> Any:
+        return next(self._cycle)
+
+    def __iter__(self) -> Replay:
+        return self
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
+    args = arguments(given, __doc__.splitlines()[0] if __doc__ else "")
+    if not args.quick:
+        if not any(a.startswith("--calls") for a in given):
+            args.calls = 40
+        if not any(a.startswith("--rss-calls") for a in given):
+            args.rss_calls = 1000
+    else:
+        args.rounds, args.calls, args.rss_calls = 3, 20, 100
+    exporter = CountingExporter()
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(DefaultProcessor(exporter))
+    agentwatch.configure(tracer_provider=provider, prometheus_registry=CollectorRegistry(auto_describe=True))
+
+    def flush() -> None:
+        provider.force_flush(30_000)
+        official_provider.force_flush(30_000)
+
+    def spans(name: str, counter: CountingExporter = exporter) -> Callable[[], int]:
+        """Spans of this name exported from now on (each case counts its own)."""
+        start = counter.by_name[name]
+        return lambda: counter.by_name[name] - start
+
+    def pristine(sdk: wrapping.SDKInstrumentation) -> tuple[Callable[[], None], Callable[[], None]]:
+        return sdk.remove, sdk.install
+
+    # the official instrumentation gets its own provider (same processor, its own counting exporter)
+    official_exporter = CountingExporter()
+    official_provider = TracerProvider(shutdown_on_exit=False)
+    official_provider.add_span_processor(DefaultProcessor(official_exporter))
+    official = official_instrumentor(official_provider)
+    rows: list[dict[str, Any]] = []
+    with fake_provider() as url:
+        o_bare = openai.OpenAI(base_url=url + "/v1", api_key="bench", max_retries=0)
+        o_ours = agentwatch_openai.instrument(
+            openai.OpenAI(base_url=url + "/v1", api_key="bench", max_retries=0)
+        )
+        a_bare = anthropic.Anthropic(base_url=url, api_key="bench", max_retries=0)
+        a_ours = agentwatch_anthropic.instrument(
+            anthropic.Anthropic(base_url=url, api_key="bench", max_retries=0)
+        )
+        no_openai_patches = pristine(openai_patches.SDK)
+        no_anthropic_patches = pristine(anthropic_patches.SDK)
+
+        def official_variant(fn: Callable[[int], Any], span_name: str) -> list[Variant]:
+            if official is None:
+                return []
+            on, off = official
+
+            def enter() -> None:
+                no_openai_patches[0]()
+                on()
+
+            def leave() -> None:
+                off()
+                no_openai_patches[1]()
+
+            return [
+                Variant(
+                    "otel_openai_v2", fn, spans=spans(span_name, official_exporter), enter=enter, leave=leave
+                )
+            ]
+
+        # --- OpenAI, not streamed ----------------------------------------------------------------
+        def chat(client: openai.OpenAI) -> Callable[[int], Any]:
+            return lambda i: client.chat.completions.create(model="gpt-4o-mini", messages=CHAT)
+
+        rows += run_case(
+            "openai_chat",
+            [
+                Variant("bare", chat(o_bare), enter=no_openai_patches[0], leave=no_openai_patches[1]),
+                *official_variant(chat(o_bare), "chat gpt-4o-mini"),
+                Variant("agentwatch", chat(o_ours), spans=spans("chat gpt-4o-mini")),
+            ],
+            args,
+            flush,
+        )
+
+        # --- OpenAI, streamed ---------------------------------------------------------------------
+        def chat_stream(client: openai.OpenAI) -> Callable[[int], Any]:
+            def run(i: int) -> int:
+                stream = client.chat.completions.create(
+                    model="gpt-4o", messages=CHAT, stream=True, stream_options={"include_usage": True}
+                )
+                return sum(1 for _ in stream)
+
+            return run
+
+        chunks = chat_stream(o_bare)(0)
+        stream_rows = run_case(
+            "openai_chat_stream",
+            [
+                Variant("bare", chat_stream(o_bare), enter=no_openai_patches[0], leave=no_openai_patches[1]),
+                *official_variant(chat_stream(o_bare), "chat gpt-4o"),
+                Variant("agentwatch", chat_stream(o_ours), spans=spans("chat gpt-4o")),
+            ],
+            args,
+            flush,
+        )
+        for row in stream_rows:
+            row["note"] = f"{chunks} chunks per call"
+        rows += stream_rows
+
+        # --- Anthropic ------------------------------------------------------------------------------
+        def message(client: anthropic.Anthropic) -> Callable[[int], Any]:
+            return lambda i: client.messages.create(
+                model="claude-haiku-4-5", max_tokens=1024, system=SYSTEM, messages=ASK
+            )
+
+        rows += run_case(
+            "anthropic_messages",
+            [
+                Variant(
+                    "bare", message(a_bare), enter=no_anthropic_patches[0], leave=no_anthropic_patches[1]
+                ),
+                Variant("agentwatch", message(a_ours), spans=spans("chat claude-haiku-4-5")),
+            ],
+            args,
+            flush,
+        )
+
+        def message_stream(client: anthropic.Anthropic) -> Callable[[int], Any]:
+            def run(i: int) -> int:
+                stream = client.messages.create(
+                    model="claude-haiku-4-5", max_tokens=1024, system=SYSTEM, messages=ASK, stream=True
+                )
+                return sum(1 for _ in stream)
+
+            return run
+
+        events = message_stream(a_bare)(0)
+        stream_rows = run_case(
+            "anthropic_messages_stream",
+            [
+                Variant(
+                    "bare",
+                    message_stream(a_bare),
+                    enter=no_anthropic_patches[0],
+                    leave=no_anthropic_patches[1],
+                ),
+                Variant("agentwatch", message_stream(a_ours), spans=spans("chat claude-haiku-4-5")),
+            ],
+            args,
+            flush,
+        )
+        for row in stream_rows:
+            row["note"] = f"{events} events per call"
+        rows += stream_rows
+
+        # --- one chunk through the stream wrapper ---------------------------------------------------
+        recorded_chunks = list(
+            o_bare.chat.completions.create(
+                model="gpt-4o", messages=CHAT, stream=True, stream_options={"include_usage": True}
+            )
+        )
+        recorded_events = list(
+            a_bare.messages.create(
+                model="claude-haiku-4-5", max_tokens=1024, system=SYSTEM, messages=ASK, stream=True
+            )
+        )
+        rows += per_item_case(
+            "openai_stream_chunk",
+            recorded_chunks[1:-2],
+            openai_mapping.chat_record,
+            openai_mapping.chat_stream,
+            {"model": "gpt-4o", "messages": CHAT, "stream": True},
+            args,
+        )
+        rows += per_item_case(
+            "anthropic_stream_event",
+            recorded_events[1:-2],
+            anthropic_mapping.message_record,
+            anthropic_mapping.message_stream,
+            {"model": "claude-haiku-4-5", "messages": ASK, "stream": True, "max_tokens": 1024},
+            args,
+        )
+        for client in (o_bare, o_ours, a_bare, a_ours):
+            client.close()
+
+    if delivery is not None:
+        _, dropped = delivery.stats()
+        for row in rows:
+            if row["variant"] == "agentwatch":
+                row["spans_dropped"] = sum(dropped.values())
+    emit(rows)
+    agentwatch.shutdown()
+    provider.shutdown()
+    official_provider.shutdown()
+    return 0
+
+
+def per_item_case(
+    case: str,
+    items: Sequence[Any],
+    record: Callable[..., Any],
+    observe: Callable[..., Any],
+    kwargs: dict[str, Any],
+    args: Any,
+) -> list[dict[str, Any]]:
+    """µs per streamed item: a bare iterator over recorded SDK objects, and the same iterator
+    read through agentwatch's stream proxy (one call started, never ended: items only)."""
+    from agentwatch import _state
+
+    settings = wrapping.ClientSettings()
+    made = record(settings, kwargs)
+    recorder = _state.recorder
+    assert recorder is not None
+    call = recorder.start(made)
+    bare = Replay(items)
+    proxied = wrapping.StreamProxy(Replay(items), call, observe(settings, kwargs, made))
+    rows = run_case(
+        case,
+        [
+            Variant("bare", lambda i: next(bare)),
+            Variant("agentwatch", lambda i: next(proxied)),
+        ],
+        args,
+    )
+    proxied._aw_done = True  # nothing to record for this synthetic call
+    call.span.end()
+    return rows
+
+
+if __name__ == "__main__":
+    sys.exit(main())
