@@ -427,3 +427,40 @@ def test_functional_api_tasks_are_stages_inside_the_entrypoint(tel: Captured) ->
     assert attr(write_span, names.GRAPH_NAME) == "essay"
     assert attr(write_span, names.ROLLUP_INPUT_TOKENS) == 3
     assert attr(one(tel.spans, "essay"), names.ROLLUP_INPUT_TOKENS) == 3 + 1 + words(ANSWER)
+
+
+@tool
+def weather(city: str) -> str:
+    """Weather for a city."""
+    return f"sunny in {city}"
+
+
+def test_prebuilt_react_agent_is_seven_spans(tel: Captured) -> None:
+    import warnings
+
+    from langgraph.prebuilt import create_react_agent
+
+    llm = FakeChatModel(
+        responses=[
+            AIMessage(content="", tool_calls=[{"name": "weather", "args": {"city": "Oslo"}, "id": "c1"}]),
+            "It is sunny in Oslo.",
+        ]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        agent = create_react_agent(llm, [weather])
+    out = agent.invoke(
+        {"messages": [("user", "weather in Oslo?")]}, config={"callbacks": [CallbackHandler()]}
+    )
+    assert out["messages"][-1].content == "It is sunny in Oslo."
+    assert trees(tel.spans) == [
+        (
+            "invoke_workflow LangGraph",
+            (("agent", (leaf(CHAT),)), ("tools", (leaf("execute_tool weather"),)), ("agent", (leaf(CHAT),))),
+        )
+    ]
+    first, second = sorted(spans_named(tel.spans, "agent"), key=lambda s: s.start_time or 0)
+    assert attr(first, names.ROUTE_TO) == ("tools",)
+    assert attr(second, names.ROUTE_TO) == ("__end__",)
+    assert [attr(s, names.GRAPH_STEP) for s in (first, second)] == [1, 3]
+    assert attr(one(tel.spans, "execute_tool weather"), names.GEN_AI_TOOL_CALL_ID) == "c1"
