@@ -27,6 +27,7 @@ import contextvars
 import functools
 import importlib
 import inspect
+import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -35,7 +36,7 @@ from typing import Any, Generic, TypeVar
 
 from opentelemetry import context as otel_context
 
-from agentwatch import _state, errors, names
+from agentwatch import _state, errors, forking, names
 from agentwatch import parenting as _parenting
 from agentwatch.call import Call
 from agentwatch.records import AttributeValue, Inference
@@ -275,6 +276,17 @@ async def _on_response_async(response: Any) -> None:
     _on_response(response)
 
 
+_hooks_lock = threading.Lock()
+
+
+def _after_fork() -> None:
+    global _hooks_lock
+    _hooks_lock = threading.Lock()
+
+
+forking.register(_after_fork)
+
+
 def install_http_hooks(http_client: Any) -> bool:
     """Add the attempt / header hooks to an httpx-style client (``event_hooks``); idempotent.
 
@@ -290,10 +302,11 @@ def install_http_hooks(http_client: Any) -> bool:
             pairs = (("request", _on_request_async), ("response", _on_response_async))
         else:
             pairs = (("request", _on_request), ("response", _on_response))
-        for kind, hook in pairs:
-            found = hooks.setdefault(kind, [])
-            if hook not in found:
-                found.append(hook)
+        with _hooks_lock:  # two threads using a new client at once must not add the hooks twice
+            for kind, hook in pairs:
+                found = hooks.setdefault(kind, [])
+                if hook not in found:
+                    found.append(hook)
         return True
     except Exception as exc:
         errors.report("instrumentation", exc)
