@@ -125,8 +125,17 @@ PATCHES: tuple[wrapping.Patch, ...] = (
     *_patches("anthropic.resources.messages"),
     *_patches("anthropic.resources.beta.messages"),
     *(
-        wrapping.Patch("anthropic", client, method, SWITCH.copy_wrapper)
-        for client in ("Anthropic", "AsyncAnthropic")
+        wrapping.Patch(module, client, method, SWITCH.copy_wrapper)
+        for module, client in (
+            ("anthropic", "Anthropic"),
+            ("anthropic", "AsyncAnthropic"),
+            ("anthropic", "AnthropicFoundry"),
+            ("anthropic", "AsyncAnthropicFoundry"),
+            ("anthropic.lib.bedrock._client", "AnthropicBedrock"),
+            ("anthropic.lib.bedrock._client", "AsyncAnthropicBedrock"),
+            ("anthropic.lib.vertex._client", "AnthropicVertex"),
+            ("anthropic.lib.vertex._client", "AsyncAnthropicVertex"),
+        )
         for method in ("copy", "with_options")
     ),
 )

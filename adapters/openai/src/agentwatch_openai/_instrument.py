@@ -87,7 +87,7 @@ PATCHES: tuple[wrapping.Patch, ...] = (
     wrapping.method_patch(_EMBEDDINGS, "AsyncEmbeddings", "create", EMBEDDINGS, SWITCH, is_async=True),
     *(
         wrapping.Patch("openai", client, method, SWITCH.copy_wrapper)
-        for client in ("OpenAI", "AsyncOpenAI")
+        for client in ("OpenAI", "AsyncOpenAI", "AzureOpenAI", "AsyncAzureOpenAI")
         for method in ("copy", "with_options")
     ),
 )
