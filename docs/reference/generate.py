@@ -74,6 +74,9 @@ ATTRIBUTES: dict[str, tuple[str, str]] = {
     names.ERROR_TYPE: ("any failed span", "exception class or HTTP status class"),
     names.SERVER_ADDRESS: ("inference, retrieval", "host of the provider or database"),
     names.SERVER_PORT: ("inference, retrieval", "port of the provider or database"),
+    names.HTTP_RESPONSE_HEADER_PREFIX: ("inference",
+                                        "prefix: `http.response.header.<name>` for the provider's "
+                                        "rate-limit headers (remaining requests / tokens, retry-after)"),
     names.DB_SYSTEM_NAME: ("retrieval", "pgvector, chroma, ..."),
     names.DB_COLLECTION_NAME: ("retrieval", "collection or table"),
     names.DB_OPERATION_NAME: ("retrieval", "e.g. the distance operator used"),
