@@ -139,9 +139,9 @@ class _CountingExporter(SpanExporter):
             errors.report("exporter", exc)
             result = SpanExportResult.FAILURE
         if result is SpanExportResult.SUCCESS:
-            _notify("exported", "", n)
+            owner._count("exported", "", n)
         else:
-            _notify("dropped", names.DROP_EXPORT_FAILED, n)
+            owner._count("dropped", names.DROP_EXPORT_FAILED, n)
         owner._done(n)
         return result
 
@@ -184,6 +184,9 @@ class GuardedSpanProcessor(SpanProcessor):
         )
         self._pending = 0  # handed to the batch processor, not yet taken by an export
         self._in_flight = 0  # taken by an export that has not returned yet
+        #: this processor's own counts (the module's stats() add up every processor's)
+        self.exported = 0
+        self.dropped: dict[str, int] = {}
         self._lock = threading.Lock()
         self._closed = False
         forking.register(self._after_fork)
@@ -210,6 +213,16 @@ class GuardedSpanProcessor(SpanProcessor):
                 self._in_flight += n
             return self._closed
 
+    def _count(self, event: str, reason: str, n: int) -> None:
+        if n <= 0:
+            return
+        with self._lock:
+            if event == "exported":
+                self.exported += n
+            else:
+                self.dropped[reason] = self.dropped.get(reason, 0) + n
+        _notify(event, reason, n)
+
     def _done(self, n: int) -> None:
         with self._lock:
             self._in_flight = max(self._in_flight - n, 0)
@@ -226,7 +239,7 @@ class GuardedSpanProcessor(SpanProcessor):
                 self._pending += 1
             closed = self._closed
         if refused:
-            _notify("dropped", names.DROP_SHUTDOWN if closed else names.DROP_QUEUE_FULL, 1)
+            self._count("dropped", names.DROP_SHUTDOWN if closed else names.DROP_QUEUE_FULL, 1)
             return
         self._inner.on_end(span)
 
@@ -246,7 +259,7 @@ class GuardedSpanProcessor(SpanProcessor):
             self._closed = True
             left, self._pending = self._pending, 0
         # Whatever is still queued will never be sent.
-        _notify("dropped", names.DROP_SHUTDOWN, left)
+        self._count("dropped", names.DROP_SHUTDOWN, left)
         if not finished:
             # The export thread is stuck on a slow backend: let the exporter stop its retries.
             _in_thread(self.exporter.shutdown, 0.5, "agentwatch-exporter-shutdown")

@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from prometheus_client import CollectorRegistry
 
 import agentwatch
-from agentwatch import delivery, errors
+from agentwatch import errors
 from agentwatch.delivery import GuardedSpanProcessor
 from agentwatch.records import Completed
 from agentwatch.testing import Captured, capture
@@ -161,7 +161,7 @@ def test_raising_exporter_is_counted_once_logged_and_spans_counted_dropped(
     assert [lookup(i) for i in range(35)] == [i * 2 for i in range(35)]
     assert processor.force_flush(5000)
     assert exporter.calls == 4  # 10 + 10 + 10 + 5
-    assert delivery.stats() == (0, {"export_failed": 35})
+    assert (processor.exported, processor.dropped) == (0, {"export_failed": 35})
     assert tel.sample("agentwatch_spans_dropped_total", reason="export_failed") == 35
     assert internal_errors(tel, "exporter") == 4
     assert len(lines_about(agentwatch_logs, "exporter")) == 1
@@ -204,7 +204,7 @@ def test_hanging_exporter_bounds_latency_memory_flush_and_shutdown(guarded: Any)
     # call stays sub-millisecond and even the slowest 1% (GC, a busy CI machine) stay far below it.
     assert durations[len(durations) // 2] < 0.001
     assert durations[int(len(durations) * 0.99)] < 0.02
-    _, dropped = delivery.stats()
+    dropped = processor.dropped
     # Memory bounded: at most the queue (64) plus the stuck batch wait; every other span is counted.
     assert processor.pending <= 64
     assert dropped["queue_full"] == 2001 - processor.pending - 1  # 1 span taken by the stuck export
@@ -218,7 +218,7 @@ def test_hanging_exporter_bounds_latency_memory_flush_and_shutdown(guarded: Any)
     agentwatch.shutdown()
     tel.telemetry.tracer_provider.shutdown()  # type: ignore[attr-defined]
     assert time.monotonic() - t0 < 1.0
-    assert delivery.stats()[1]["shutdown"] == pending
+    assert processor.dropped["shutdown"] == pending
     exporter.release.set()
 
 

@@ -16,7 +16,7 @@ import agentwatch
 from agentwatch.records import Inference, Stage, ToolCall, VectorSearch
 from agentwatch.testing import Captured, capture
 
-SETTINGS = settings(max_examples=150, deadline=None,
+SETTINGS = settings(max_examples=100, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 surrogates = st.text(st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), min_size=1, max_size=3)
