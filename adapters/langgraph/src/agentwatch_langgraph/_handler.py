@@ -313,6 +313,7 @@ class CallbackHandler(_Base):
         run.graph = graph
         run.thread = thread
         run.name = graph
+        run.attempts = {}
 
     def _workflow_of(self, parent: Run, metadata: Mapping[str, Any]) -> Run:
         """The graph run a task belongs to: its parent (the graph's own run, seen as a workflow, or a
@@ -342,6 +343,7 @@ class CallbackHandler(_Base):
             chain.own = True
             chain.graph = graph
             chain.thread = thread
+            chain.attempts = {}
             chain.kind = WORKFLOW
             return chain
 
@@ -359,10 +361,10 @@ class CallbackHandler(_Base):
         ns = metadata.get("langgraph_checkpoint_ns")
         attempt = 1
         if isinstance(ns, str):
-            with self._runs._lock:
-                attempts = workflow.attempts
-                if attempts is None:
-                    attempts = workflow.attempts = {}
+            # attempts of one task run one after the other (only distinct tasks run in parallel),
+            # so this read-modify-write needs no lock
+            attempts = workflow.attempts
+            if attempts is not None:  # made with the workflow run, before any of its tasks
                 attempt = attempts.get(ns, 0) + 1
                 attempts[ns] = attempt
         record = _stage(
