@@ -65,27 +65,30 @@ class RunAbandoned(Exception):
 
 
 class _InterruptedRuns:
-    """thread_id -> span of the last interrupted graph run on that thread (for the resume's link)."""
+    """(graph, thread_id) -> span of the last interrupted run of that graph on that thread, for the
+    link from the run that resumes it. Process-wide (a new handler per request still links), bounded."""
 
     def __init__(self, max_threads: int = 10_000) -> None:
-        self._refs: OrderedDict[str, SpanRef] = OrderedDict()
+        self._refs: OrderedDict[tuple[str | None, str], SpanRef] = OrderedDict()
         self._lock = threading.Lock()
         self._max = max_threads
 
-    def get(self, thread: str) -> SpanRef | None:
-        return self._refs.get(thread)
+    def get(self, graph: str | None, thread: str) -> SpanRef | None:
+        return self._refs.get((graph, thread))
 
-    def put(self, thread: str, ref: SpanRef) -> None:
+    def put(self, graph: str | None, thread: str, ref: SpanRef) -> None:
+        key = (graph, thread)
         with self._lock:
-            self._refs[thread] = ref
-            self._refs.move_to_end(thread)
+            self._refs[key] = ref
+            self._refs.move_to_end(key)
             while len(self._refs) > self._max:
                 self._refs.popitem(last=False)
 
-    def discard(self, thread: str) -> None:
-        if thread in self._refs:
+    def discard(self, graph: str | None, thread: str) -> None:
+        key = (graph, thread)
+        if key in self._refs:
             with self._lock:
-                self._refs.pop(thread, None)
+                self._refs.pop(key, None)
 
 
 _interrupted = _InterruptedRuns()
@@ -303,7 +306,7 @@ class CallbackHandler(_Base):
         thread = _mapping.thread_id(metadata)
         links: tuple[SpanRef, ...] = ()
         if thread is not None and _is_resume_input(inputs):
-            ref = _interrupted.get(thread)
+            ref = _interrupted.get(graph, thread)
             if ref is not None:
                 links = (ref,)
         call = recorder.start(
@@ -461,9 +464,9 @@ class CallbackHandler(_Base):
                 run.recorder.fail(run.outer, error)
         if run.thread is not None and run.root is run:
             if call.outcome == names.OUTCOME_INTERRUPTED:
-                _interrupted.put(run.thread, call.span_ref)
+                _interrupted.put(run.graph, run.thread, call.span_ref)
             else:
-                _interrupted.discard(run.thread)
+                _interrupted.discard(run.graph, run.thread)
 
     def _abandon(self, run: Run, error: BaseException | None) -> None:
         """End a run whose own end never came (its top-level run ended, or it was evicted)."""
