@@ -158,6 +158,14 @@ def test_documents_with_ids_and_scores() -> None:
     assert call.returned == 2
 
 
+def test_scores_lent_by_an_instrumented_store_are_kept() -> None:
+    call = _call()
+    call.set_documents([("a", 0.91), ("b", 0.72)])  # what the store's scored search lent the retriever
+    _mapping.read_documents(call, [Document(id="a", page_content="x"), Document(id="b", page_content="y")])
+    assert call.documents == (("a", 0.91), ("b", 0.72))
+    assert call.returned == 2
+
+
 class _Plain(BaseCallbackHandler):
     def __init__(self) -> None:
         self.events: list[str] = []

@@ -12,7 +12,7 @@ from langchain_core.documents import Document
 
 from agentwatch import names, normalize
 from agentwatch.call import Call
-from agentwatch.decorators import documents_from_result
+from agentwatch.decorators import read_search_result
 from agentwatch.records import AttributeValue, Inference, ToolCall, VectorSearch
 
 #: LangChain ``ls_provider`` values -> OpenTelemetry ``gen_ai.provider.name`` well-known values
@@ -285,17 +285,16 @@ def _document_score(metadata: Any) -> float | None:
 
 
 def read_documents(call: Call, documents: Any) -> None:
-    """Ids and scores of what a retriever returned (LangChain ``Document``: ``id`` and a score in
-    ``metadata``; anything else as the core reads search results)."""
-    if isinstance(documents, list) and all(type(d) is Document for d in documents):
+    """Ids and scores of what a retriever returned. LangChain ``Document`` lists are read directly
+    (``id``, a score in ``metadata``); when an instrumented store's search inside the retriever lent
+    its scored results already, the core's reader merges them (a retriever's documents carry none)."""
+    if call.documents is None and isinstance(documents, list) and all(type(d) is Document for d in documents):
         call.documents = tuple(
             (d.id if isinstance(d.id, str) else None, _document_score(d.metadata)) for d in documents
         )
         call.returned = len(documents)
         return
-    docs = documents_from_result(documents)
-    if docs is not None:
-        call.set_documents(docs)
+    read_search_result(call, documents)
 
 
 def tool_failed(output: Any) -> bool:
