@@ -186,3 +186,27 @@ def test_records_with_arbitrary_names_build_exportable_spans() -> None:
             exportable(tel)
 
         check()
+
+
+def test_price_lookups_never_raise() -> None:
+    from agentwatch.pricing import PriceBook
+    from agentwatch.usage import Usage
+
+    book = PriceBook.default()
+    counts = st.integers(min_value=0, max_value=2**53)
+
+    @SETTINGS
+    @given(provider=st.one_of(st.none(), texts, st.sampled_from(["openai", "anthropic", "google", "aws.bedrock"])),
+           model=st.one_of(texts, st.sampled_from(["gpt-4o", "claude-haiku-4-5", "models/gemini-2.5-pro",
+                                                   "gpt-4o-2024-08-06", "o3", ""])),
+           parts=st.tuples(counts, counts, counts, counts, counts))
+    def check(provider: str | None, model: str, parts: tuple[int, int, int, int, int]) -> None:
+        inp, out, cache_read, cache_write, reasoning = parts
+        usage = Usage(input_tokens=inp, output_tokens=out, cache_read_tokens=cache_read,
+                      cache_write_tokens=cache_write, reasoning_tokens=reasoning)
+        cost = book.price(provider, model, usage)
+        if cost is not None:
+            assert math.isfinite(cost.total) and cost.total >= 0
+        assert isinstance(book.model_label(provider, model), str)
+
+    check()
