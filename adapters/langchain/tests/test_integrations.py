@@ -96,9 +96,6 @@ def test_retriever_in_a_langgraph_node_is_one_span(tel: Captured) -> None:
     run_graph_with_a_retriever(tel)
 
 
-@pytest.mark.xfail(reason="the LangGraph handler's on_retriever_end replaces the scored documents the "
-                          "store's search lent with the retriever's unscored ones; it should read them "
-                          "with agentwatch.decorators.read_search_result", strict=False)
 def test_retriever_in_a_langgraph_node_keeps_the_scores(tel: Captured) -> None:
     a, truth = run_graph_with_a_retriever(tel)
     assert a["agentwatch.retrieval.top_score"] == pytest.approx(truth[0][1], abs=1e-9)
