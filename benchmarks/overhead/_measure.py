@@ -58,9 +58,8 @@ def arguments(argv: Sequence[str] | None, description: str) -> argparse.Namespac
     return args
 
 
-def _batch(variant: Variant, start: int, count: int) -> None:
+def _batch(variant: Variant, start: int, count: int, clock: Callable[[], int] = time.perf_counter_ns) -> None:
     fn = variant.fn
-    clock = time.perf_counter_ns
     out = variant.samples
     if variant.enter is not None:
         variant.enter()
@@ -80,24 +79,29 @@ def _quantile(sorted_ns: list[int], q: float) -> float:
 
 
 def run_case(case: str, variants: Sequence[Variant], args: argparse.Namespace,
-             flush: Callable[[], None] | None = None) -> list[dict[str, Any]]:
-    """Time ``variants`` (the first one is the bare baseline) and return one row per variant."""
+             flush: Callable[[], None] | None = None,
+             clock: Callable[[], int] = time.perf_counter_ns) -> list[dict[str, Any]]:
+    """Time ``variants`` (the first one is the bare baseline) and return one row per variant.
+
+    ``clock``: wall time by default; ``time.thread_time_ns`` measures the calling thread's CPU time
+    (for calls that wait on I/O, whose wall time is mostly the other end's).
+    """
     rng = random.Random(1234)
     for v in variants:  # warm-up: caches, first price lookup, label children
-        _batch(v, 0, min(200, args.calls))
+        _batch(v, 0, min(200, args.calls), clock)
         v.samples.clear()
     order = list(variants)
     for r in range(args.rounds):
         rng.shuffle(order)
         for v in order:
-            _batch(v, (r + 1) * args.calls, args.calls)
+            _batch(v, (r + 1) * args.calls, args.calls, clock)
     growth: dict[str, int | None] = {}
     for v in variants:
         gc.collect()
         before = rss_kb()
         kept = v.samples
         v.samples = []
-        _batch(v, 0, args.rss_calls)
+        _batch(v, 0, args.rss_calls, clock)
         v.samples = kept
         if flush is not None:
             flush()

@@ -245,7 +245,12 @@ class Exchange:
         if self.attempts > 1:
             call.set_attempts(self.attempts)
         for name, value in self.headers.items():
-            call.set_attribute(names.HTTP_RESPONSE_HEADER_PREFIX + name, (value,))
+            call.set_attribute(_header_attribute(name), (value,))
+
+
+@functools.lru_cache(maxsize=256)
+def _header_attribute(header: str) -> str:
+    return names.HTTP_RESPONSE_HEADER_PREFIX + header
 
 
 _EXCHANGE: contextvars.ContextVar[Exchange | None] = contextvars.ContextVar(
@@ -428,9 +433,19 @@ def _result(op: Operation, settings: Any, kwargs: Mapping[str, Any], flight: _In
     return result
 
 
+_RAW_RESPONSE_CLASSES: dict[type, bool] = {}
+
+
 def _is_raw_response(result: Any) -> bool:
-    """The SDK's ``with_raw_response`` / ``with_streaming_response`` wrappers (parsed later)."""
-    return hasattr(result, "http_response") and callable(getattr(result, "parse", None))
+    """The SDK's ``with_raw_response`` / ``with_streaming_response`` wrappers (parsed later); decided
+    once per class."""
+    cls = type(result)
+    parses = _RAW_RESPONSE_CLASSES.get(cls)
+    if parses is None:
+        parses = callable(getattr(cls, "parse", None))
+        if len(_RAW_RESPONSE_CLASSES) < 256:
+            _RAW_RESPONSE_CLASSES[cls] = parses
+    return parses and hasattr(result, "http_response")
 
 
 def _settings(switch: ClientSwitch[Any], resource: Any) -> Any:
