@@ -222,29 +222,39 @@ def client_settings(client: Any, settings: Mapping[str, Any]) -> ClientSettings:
 
 # --- what the HTTP layer saw during one call -------------------------------------------------------
 class Exchange:
-    """Attempts made and allow-listed response headers seen while one SDK call ran."""
+    """Attempts made, and the last response's headers, while one SDK call ran."""
 
-    __slots__ = ("attempts", "headers", "keep")
+    __slots__ = ("attempts", "keep", "last_headers")
 
     def __init__(self, keep: Iterable[str]) -> None:
         self.keep = keep
         self.attempts = 0
-        self.headers: dict[str, str] = {}
+        self.last_headers: Any = None
 
     def capture(self, headers: Any) -> None:
-        """Keep the allow-listed headers of this response (those of an earlier attempt are dropped)."""
-        get = headers.get
-        self.headers.clear()
-        for name in self.keep:
-            value = get(name)
-            if value is not None:
-                self.headers[name] = value
+        """Remember this response's headers (read only if the call needs them)."""
+        self.last_headers = headers
 
-    def apply(self, call: Call) -> None:
-        """Put the attempts (when the SDK retried) and the last response's headers on the call."""
+    def headers(self) -> dict[str, str]:
+        """The allow-listed headers of the last response."""
+        found: dict[str, str] = {}
+        if self.last_headers is not None:
+            get = self.last_headers.get
+            for name in self.keep:
+                value = get(name)
+                if value is not None:
+                    found[name] = value
+        return found
+
+    def apply(self, call: Call, failed: bool = False) -> None:
+        """When the SDK retried, or the call failed: the attempt count (after retries) and the last
+        response's allow-listed headers (rate limits, ``retry-after``). A plain successful call gets
+        neither, so it pays nothing for them."""
         if self.attempts > 1:
             call.set_attempts(self.attempts)
-        for name, value in self.headers.items():
+        elif not failed:
+            return
+        for name, value in self.headers().items():
             call.set_attribute(_header_attribute(name), (value,))
 
 
@@ -366,7 +376,7 @@ class _InFlight:
         self.context_token = otel_context.attach(_parenting.context_with(self.call))
         self.exchange_token = _EXCHANGE.set(self.exchange)
 
-    def leave(self) -> None:
+    def leave(self, failed: bool = False) -> None:
         try:
             if self.exchange_token is not None:
                 _EXCHANGE.reset(self.exchange_token)
@@ -375,7 +385,7 @@ class _InFlight:
         except Exception as exc:
             errors.report("context", exc)
         try:
-            self.exchange.apply(self.call)
+            self.exchange.apply(self.call, failed)
         except Exception as exc:
             errors.report("instrumentation", exc)
 
@@ -483,7 +493,7 @@ def wrap_method(
             try:
                 result = await original(self, *args, **sent)
             except BaseException as exc:
-                flight.leave()
+                flight.leave(failed=True)
                 end_call(flight.call, exc)
                 raise
             flight.leave()
@@ -501,7 +511,7 @@ def wrap_method(
         try:
             result = original(self, *args, **sent)
         except BaseException as exc:
-            flight.leave()
+            flight.leave(failed=True)
             end_call(flight.call, exc)
             raise
         flight.leave()
@@ -525,7 +535,7 @@ def run_recorded(
     try:
         result = run(sent)
     except BaseException as exc:
-        flight.leave()
+        flight.leave(failed=True)
         end_call(flight.call, exc)
         raise
     flight.leave()
@@ -543,7 +553,7 @@ async def run_recorded_async(
     try:
         result = await run(sent)
     except BaseException as exc:
-        flight.leave()
+        flight.leave(failed=True)
         end_call(flight.call, exc)
         raise
     flight.leave()

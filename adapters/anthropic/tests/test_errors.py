@@ -18,6 +18,7 @@ def test_overloaded_then_retried(client: anthropic.Anthropic, fp: FakeProvider, 
     client.messages.create(model="claude-haiku-4-5", max_tokens=100, messages=ASK)
     a = attrs(tel.span("chat claude-haiku-4-5"))
     assert a["agentwatch.attempts"] == 2
+    assert a["http.response.header.anthropic-ratelimit-requests-remaining"] == ("3999",)
     assert calls(tel, "claude-haiku-4-5") == 1
 
 

@@ -40,8 +40,7 @@ def test_plain_message(client: anthropic.Anthropic, fp: FakeProvider, tel: Captu
         cost("claude-haiku-4-5", expected_in, expected_out), rel=1e-9
     )
     assert a["server.port"] == fp.port
-    assert a["http.response.header.anthropic-ratelimit-requests-remaining"] == ("3999",)
-    assert a["http.response.header.request-id"] == (message._request_id,)
+    assert not any(key.startswith("http.response.header.") for key in a)  # only after retries or errors
     assert calls(tel, "claude-haiku-4-5") == 1
 
 

@@ -51,8 +51,7 @@ def test_plain_call(client: openai.OpenAI, fp: FakeProvider, tel: Captured) -> N
     assert a["server.port"] == fp.port
     assert "gen_ai.request.stream" not in a
     assert "agentwatch.attempts" not in a  # no retry
-    assert a["http.response.header.x-ratelimit-remaining-requests"] == ("9999",)
-    assert a["http.response.header.x-request-id"] == (completion._request_id,)
+    assert not any(key.startswith("http.response.header.") for key in a)  # only after retries or errors
     assert span.kind.name == "CLIENT"
     assert calls(tel, "gpt-4o-mini", "ok") == 1
     assert (

@@ -23,6 +23,8 @@ def test_rate_limited_then_retried(client: openai.OpenAI, fp: FakeProvider, tel:
     assert a["agentwatch.attempts"] == 3
     assert a["gen_ai.usage.output_tokens"] == completion.usage.completion_tokens
     assert "http.response.header.retry-after" not in a  # the headers of the answer that succeeded
+    assert a["http.response.header.x-ratelimit-remaining-requests"] == ("9997",)
+    assert a["http.response.header.x-request-id"] == (completion._request_id,)
     assert (
         tel.sample(
             "agentwatch_llm_errors_total", provider="openai", model="gpt-4o-mini", error_type="RateLimitError"
