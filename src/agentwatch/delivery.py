@@ -21,8 +21,10 @@ Counts are process-wide: :func:`stats` reads them and metric sinks subscribe wit
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -120,11 +122,44 @@ def _in_thread(fn: Callable[[], Any], timeout_s: float, name: str) -> bool:
     return done.wait(max(timeout_s, 0.0))
 
 
+class _QuietRepeats(logging.Filter):
+    """Lets one record of each kind (message template and level) through per ``every_s`` seconds.
+
+    Attached to the logger of the exporter a :class:`GuardedSpanProcessor` wraps: with the backend
+    down the SDK's exporters log every failed batch and every retry (thousands of lines in a long
+    outage); the counts are in ``agentwatch_spans_dropped_total`` instead.
+    """
+
+    def __init__(self, every_s: float = 600.0) -> None:
+        super().__init__("agentwatch-quiet-repeats")
+        self.every_s = every_s
+        self._last: dict[tuple[object, int], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.msg, record.levelno)
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self.every_s:
+            return False
+        if len(self._last) < 256:
+            self._last[key] = now
+        return True
+
+
+def _quiet(logger_name: str) -> None:
+    logger = logging.getLogger(logger_name)
+    if not any(isinstance(f, _QuietRepeats) for f in logger.filters):
+        logger.addFilter(_QuietRepeats())
+
+
 class _CountingExporter(SpanExporter):
     """Counts what each batch amounts to; turns an exporter's exception into a counted failure."""
 
     def __init__(self, inner: SpanExporter, owner: GuardedSpanProcessor) -> None:
         self.inner = inner
+        module = type(inner).__module__
+        if module.startswith("opentelemetry."):
+            _quiet(module)
         self._owner = weakref.ref(owner)
         self._inner_closed = False
 

@@ -10,9 +10,11 @@ flow again as soon as the backend is back; the dropped count is a Prometheus met
 
 from __future__ import annotations
 
+import logging
 import os
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -141,7 +143,10 @@ def check(result: dict[str, Any], max_median_added_us: float, max_recovery_s: fl
         # Bounded added latency: the export thread's waits (1 s timeouts, refused connections,
         # retries) never reach the caller.
         assert p.median_us - healthy.median_us < max_median_added_us, p
-        assert p.max_us < 50_000, p
+        assert p.p99_us < 20_000, p
+        # A call that waited for the backend would take at least the export timeout (1 s / 10 s);
+        # the rare slow call here is the machine (scheduling, GC), not agentwatch.
+        assert p.max_us < 500_000, p
     # Memory bounded by the queue.
     assert result["peak_pending"] <= result["capacity"]
     # Every span accounted for; what the backend got is exactly what we call exported.
@@ -162,13 +167,18 @@ def check(result: dict[str, Any], max_median_added_us: float, max_recovery_s: fl
 
 @pytest.mark.parametrize("mode", ["refuse", "hang", "500"])
 def test_outage_is_bounded_and_counted(otlp_env: OTLPReceiver, monkeypatch: pytest.MonkeyPatch,
-                                       mode: str) -> None:
+                                       caplog: pytest.LogCaptureFixture, mode: str) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "1")
     monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "256")
     monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "64")
+    caplog.set_level(logging.INFO)
     result = run_outage(otlp_env, [mode], seconds=2.5, rate=800)
     check(result, max_median_added_us=150, max_recovery_s=5)
     assert result["shutdown_s"] < 5
+    # Dozens of failed batches and retries, but each kind of exporter message is logged at most once
+    # (per ten minutes: an earlier test may already have logged it).
+    kinds = Counter((r.name, r.msg) for r in caplog.records if r.name.startswith("opentelemetry"))
+    assert max(kinds.values(), default=0) <= 1, kinds
 
 
 @pytest.mark.slow

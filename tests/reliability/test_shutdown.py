@@ -41,6 +41,8 @@ def test_shutdown_is_bounded_when_the_backend_is_down(otlp_env: OTLPReceiver, mo
     t0 = time.monotonic()
     agentwatch.shutdown(timeout_millis=1000)
     elapsed = time.monotonic() - t0
+    print(f"shutdown with the backend {mode}: {elapsed:.2f} s, kept {processor.exported}, "
+          f"dropped {processor.dropped}")
     # Bound: the flush timeout given (1 s) plus the processor's shutdown bound (2 s).
     assert elapsed < 3.5, elapsed
     # Every span is accounted for, except a batch an export thread still waits on.
@@ -74,6 +76,7 @@ def test_process_exit_with_pending_spans(otlp_env: OTLPReceiver, mode: str, span
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "done"
     assert "Traceback" not in proc.stderr, proc.stderr
+    print(f"exit with {spans} spans pending, backend {mode}: {elapsed:.2f} s, rc {proc.returncode}")
     if mode == "ok":
         assert otlp_env.span_count == spans  # flushed on the way out
     else:
