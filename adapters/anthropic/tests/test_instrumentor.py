@@ -12,12 +12,11 @@ from importlib.metadata import entry_points
 
 import anthropic
 import pytest
-from anthropic.resources.messages import Messages
 from conftest import API_KEY
 from prometheus_client import generate_latest
 
 import agentwatch_anthropic
-from agentwatch import errors, wrapping
+from agentwatch import errors
 from agentwatch.fake_provider import Failure, FakeProvider
 from agentwatch.testing import Captured, capture
 
@@ -36,7 +35,8 @@ def test_every_client_then_none(fp: FakeProvider, tel: Captured) -> None:
         assert len(tel.spans_named("chat claude-haiku-4-5")) == 1
     finally:
         instrumentor.uninstrument()
-    assert not wrapping.is_patched(Messages, "create")
+    # The class may stay patched while clients instrumented one by one (elsewhere in the process) live;
+    # what must hold is that a client made by the instrumentor is no longer traced.
     client.messages.create(model="claude-haiku-4-5", max_tokens=50, messages=ASK)
     assert len(tel.spans_named("chat claude-haiku-4-5")) == 1
 

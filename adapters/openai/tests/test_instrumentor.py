@@ -30,7 +30,8 @@ def test_every_client_then_none(fp: FakeProvider, tel: Captured) -> None:
         assert wrapping.is_patched(Completions, "create")
     finally:
         instrumentor.uninstrument()
-    assert not wrapping.is_patched(Completions, "create")
+    # The class may stay patched while clients instrumented one by one (elsewhere in the process) live;
+    # what must hold is that a client made by the instrumentor is no longer traced.
     client.chat.completions.create(model="gpt-4o-mini", messages=USER)
     assert len(tel.spans_named("chat gpt-4o-mini")) == 2
 
