@@ -101,16 +101,17 @@ class MessageStream(StreamObserver):
         self.calls: list[str] = []  # tool names and their JSON input, for an estimate
 
     def on_item(self, call: Call, item: Any) -> bool:
-        kind = get(item, "type")
+        # Stream items are the SDK's objects: plain attribute reads (this runs for every event).
+        kind = getattr(item, "type", None)
         if kind == "content_block_delta":
-            delta = get(item, "delta")
-            delta_kind = get(delta, "type")
+            delta = item.delta
+            delta_kind = delta.type
             if delta_kind == "text_delta":
-                self.text.append(get(delta, "text") or "")
+                self.text.append(delta.text or "")
             elif delta_kind == "thinking_delta":
-                self.thinking.append(get(delta, "thinking") or "")
+                self.thinking.append(delta.thinking or "")
             elif delta_kind == "input_json_delta":
-                self.calls.append(get(delta, "partial_json") or "")
+                self.calls.append(delta.partial_json or "")
         elif kind == "content_block_start":
             block = get(item, "content_block")
             name = get(block, "name")

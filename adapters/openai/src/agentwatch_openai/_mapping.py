@@ -229,27 +229,30 @@ class ChatStream(StreamObserver):
         self.reasons: dict[int, str] = {}
 
     def on_item(self, call: Call, item: Any) -> bool:
+        # Stream items are the SDK's objects: plain attribute reads (this runs for every chunk).
         if call.response_model is None:
-            call.set_response_model(get(item, "model"))
-            call.set_response_id(get(item, "id"))
-        choices = get(item, "choices")
-        usage = get(item, "usage")
+            call.set_response_model(getattr(item, "model", None))
+            call.set_response_id(getattr(item, "id", None))
+        choices = getattr(item, "choices", None)
+        usage = getattr(item, "usage", None)
         if usage is not None:
             call.set_usage(normalize.usage_from_openai_chat(usage))
             if self.hide_usage and not choices:
                 return False
         for choice in choices or ():
-            reason = get(choice, "finish_reason")
+            reason = choice.finish_reason
             if reason:
-                self.reasons[get(choice, "index") or 0] = reason
-            delta = get(choice, "delta")
+                self.reasons[choice.index or 0] = reason
+            delta = choice.delta
             if delta is None:
                 continue
-            content = get(delta, "content")
+            content = delta.content
             if content:
                 self.text.append(content)
-            for tool_call in get(delta, "tool_calls") or ():
-                self._tool_delta(tool_call)
+            tool_calls = delta.tool_calls
+            if tool_calls:
+                for tool_call in tool_calls:
+                    self._tool_delta(tool_call)
         return True
 
     def _tool_delta(self, tool_call: Any) -> None:
@@ -292,9 +295,9 @@ class ResponsesStream(StreamObserver):
         self.tools: list[str] = []
 
     def on_item(self, call: Call, item: Any) -> bool:
-        kind = get(item, "type")
+        kind = getattr(item, "type", None)
         if kind in ("response.output_text.delta", "response.function_call_arguments.delta"):
-            delta = get(item, "delta")
+            delta = getattr(item, "delta", None)
             if isinstance(delta, str):
                 self.text.append(delta)
         elif kind in ("response.completed", "response.incomplete", "response.failed"):
