@@ -23,6 +23,10 @@ in CPU time of the calling thread (``time.thread_time_ns``): a call's wall time 
 server's and the network's, and on a busy machine its noise is a hundred times the few dozen µs
 being measured, while the instrumentation does no I/O, so what it adds is CPU time in the caller.
 
+The official instrumentation is never a project dependency; in the benchmark environment:
+``pip install opentelemetry-instrumentation-openai-v2 httpx "opentelemetry-util-genai<1.2"``
+(its 2.4b0 release imports ``httpx`` and a module that ``opentelemetry-util-genai`` 1.2 removed).
+
 Run: ``python -m benchmarks.overhead.bench_clients [--quick]``; one JSON line per variant. HTTP calls
 are about a thousand times slower than a decorated function, so unless given, ``--calls`` defaults
 to 40 per round and ``--rss-calls`` to 1000 here.
