@@ -5,10 +5,22 @@ pass silently for a green build."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
+from agentwatch import errors
+from agentwatch.testing import Captured, capture
+
 _NOT_RUN: list[str] = []
+
+
+@pytest.fixture
+def tel() -> Iterator[Captured]:
+    """agentwatch configured for one test: spans in memory, metrics in a private registry."""
+    errors.reset()
+    with capture() as captured:
+        yield captured
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

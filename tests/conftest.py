@@ -5,15 +5,6 @@ from collections.abc import Iterator
 import pytest
 
 import agentwatch
-from agentwatch import errors
-from agentwatch.testing import Captured, capture
-
-
-@pytest.fixture
-def tel() -> Iterator[Captured]:
-    errors.reset()
-    with capture() as captured:
-        yield captured
 
 
 @pytest.fixture(autouse=True)

@@ -10,9 +10,7 @@ from pathlib import Path
 import anthropic
 import pytest
 
-from agentwatch import errors
 from agentwatch.fake_provider import FakeProvider
-from agentwatch.testing import Captured, capture
 
 sys.path.insert(0, str(Path(__file__).parent))  # an_helpers (tests run with --import-mode=importlib)
 
@@ -25,13 +23,6 @@ API_KEY = "sk-ant-test-9c1e5a7f3b2d4e6a8c0b"
 def fp() -> Iterator[FakeProvider]:
     with FakeProvider(seed=2) as provider:
         yield provider
-
-
-@pytest.fixture
-def tel() -> Iterator[Captured]:
-    errors.reset()
-    with capture() as captured:
-        yield captured
 
 
 @pytest.fixture

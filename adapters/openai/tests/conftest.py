@@ -10,9 +10,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from agentwatch import errors
 from agentwatch.fake_provider import FakeProvider
-from agentwatch.testing import Captured, capture
 
 sys.path.insert(0, str(Path(__file__).parent))  # oa_helpers (tests run with --import-mode=importlib)
 
@@ -25,13 +23,6 @@ API_KEY = "sk-test-4f9a1c0e7b2d48e1a3c5"
 def fp() -> Iterator[FakeProvider]:
     with FakeProvider(seed=1) as provider:
         yield provider
-
-
-@pytest.fixture
-def tel() -> Iterator[Captured]:
-    errors.reset()
-    with capture() as captured:
-        yield captured
 
 
 @pytest.fixture
