@@ -26,6 +26,7 @@ COLUMNS = (
     ("added_us", "added µs", ">"),
     ("ratio", "x bare", ">"),
     ("floor_ratio", "x floor", ">"),
+    ("peer_ratio", "x peer", ">"),
     ("spans_per_call", "spans/call", ">"),
     ("spans_dropped", "dropped", ">"),
     ("rss_growth_kb", "RSS Δ KB", ">"),

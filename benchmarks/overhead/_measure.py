@@ -30,6 +30,8 @@ class Variant:
     spans: Callable[[], int] | None = None
     #: the case's reference for ``floor_ratio`` (e.g. a bare OTel span)
     floor: bool = False
+    #: another project's instrumentation; the fastest one is the reference for ``peer_ratio``
+    peer: bool = False
     #: run before / after each batch of this variant (e.g. switch agentwatch off for the no-op variant)
     enter: Callable[[], None] | None = None
     leave: Callable[[], None] | None = None
@@ -113,6 +115,8 @@ def run_case(case: str, variants: Sequence[Variant], args: argparse.Namespace,
     base = statistics.median(variants[0].samples) / 1000
     floor = next((v for v in variants if v.floor), None)
     floor_added = statistics.median(floor.samples) / 1000 - base if floor is not None else None
+    peers_added = [statistics.median(v.samples) / 1000 - base for v in variants if v.peer]
+    peer_added = min(peers_added) if peers_added else None
     rows = []
     for v in variants:
         ns = sorted(v.samples)
@@ -131,6 +135,8 @@ def run_case(case: str, variants: Sequence[Variant], args: argparse.Namespace,
         }
         if floor_added is not None and floor_added > 0 and v is not variants[0]:
             row["floor_ratio"] = round(added / floor_added, 2)
+        if peer_added is not None and peer_added > 0 and v is not variants[0]:
+            row["peer_ratio"] = round(added / peer_added, 2)
         rows.append(row)
     return rows
 

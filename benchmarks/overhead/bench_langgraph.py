@@ -1,4 +1,4 @@
-"""LangGraph handler overhead: µs added per invocation of a 4-node graph.
+"""LangGraph handler overhead: µs added per invocation of a 4-node graph, next to the peers.
 
 Case ``langgraph_4_nodes``: plan -> retrieve -> draft -> review, three chat-model calls that report
 usage and one retriever, fake model and retriever (no I/O). Variants, interleaved round by round:
@@ -8,28 +8,58 @@ usage and one retriever, fake model and retriever (no I/O). Variants, interleave
                       ends one OpenTelemetry span per graph run and bumps one Prometheus counter and
                       one histogram (it still receives every LangChain callback); ``x floor`` is
                       the added time as a multiple of this one's;
+* ``openinference``   OpenInference's ``LangChainInstrumentor().instrument(tracer_provider=...)``;
+* ``openllmetry``     OpenLLMetry's (Traceloop) ``LangchainInstrumentor().instrument(tracer_provider=...,
+                      meter_provider=...)`` (an SDK meter provider with an in-memory reader, so its
+                      duration and token histograms are recorded like agentwatch's metrics);
+* ``langfuse``        Langfuse's ``langfuse.langchain.CallbackHandler`` in ``config["callbacks"]``, its
+                      client built with dummy keys and ``base_url`` at a closed local port;
 * ``agentwatch``      agentwatch's ``CallbackHandler``, everything on: a span per graph, node, model
                       call and retrieval with the semconv attributes, cost, rollups, Prometheus
                       metrics.
 
-Both instrumented variants export through the processor ``configure()`` builds by default, to an
-exporter that only counts. Run: ``python -m benchmarks.overhead.bench_langgraph [--quick]``; one
-JSON line per variant (protocol in README.md).
+Every peer runs with its defaults (content capture on, as a user gets it) and is enabled only when
+its package imports (a line on stderr says which are missing; ``setup_env.sh`` here builds the
+environment that has them all). ``x peer`` is the added time as a multiple of the fastest peer's.
+
+Spans: every instrumented variant has its own ``TracerProvider``. agentwatch, the floor,
+OpenInference and OpenLLMetry export through the processor ``configure()`` builds by default, to an
+exporter that only counts; ``spans_dropped`` is that processor's own count. Langfuse always adds its
+own processor (a ``BatchSpanProcessor``) to the provider it is given, so it keeps that one, exporting
+through a counting wrapper to an OTLP exporter at the closed port (its real export path: protobuf
+encoding and gzip on its export thread; a refused connection fails at once, so its queue is not
+filled by a backend that is down). Its drops are the spans that ended but were never handed to the
+exporter (counted by a processor that only counts, ahead of Langfuse's).
+
+Global patches: OpenInference and OpenLLMetry patch LangChain (and LangGraph) classes, so each one is
+instrumented only during its own batches (``Variant.enter`` / ``leave``); both restore the patched
+functions when uninstrumented, and every ``leave`` checks that they did (the run stops with an error
+otherwise), so the other variants always run on the pristine classes. This keeps all six variants
+in one process, interleaved. Instrumenting happens outside the timed calls.
+
+One invocation takes milliseconds and a peer's several times that, so unless given, ``--calls``
+defaults to 50 per round and ``--rss-calls`` to 2000 here (``--quick``: 3 rounds of 20). Run:
+``python -m benchmarks.overhead.bench_langgraph [--quick]``; one JSON line per variant (protocol in
+README.md).
 """
 
 from __future__ import annotations
 
+import logging
 import operator
+import socket
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Annotated, Any, TypedDict
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langgraph.graph import END, START, StateGraph
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -38,12 +68,9 @@ from agentwatch_langgraph import CallbackHandler
 from agentwatch_langgraph.testing import FakeChatModel, FakeRetriever
 
 try:  # the processor configure() builds by default
-    from agentwatch import delivery
     from agentwatch.delivery import GuardedSpanProcessor as DefaultProcessor
 except ImportError:  # pragma: no cover - only when measuring an old checkout
     from opentelemetry.sdk.trace.export import BatchSpanProcessor as DefaultProcessor  # type: ignore[assignment]
-
-    delivery = None  # type: ignore[assignment]
 
 from ._measure import Variant, arguments, emit, run_case
 
@@ -124,58 +151,235 @@ class MinimalHandler(BaseCallbackHandler):
         self._end(run_id, "error")
 
 
+class EndCounter(SpanProcessor):
+    """Counts spans as they end (nothing else): the spans a processor after it was handed."""
+
+    def __init__(self) -> None:
+        self.ended = 0
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.ended += 1
+
+
+class ForwardingCounter(SpanExporter):
+    """Counts what it is given, then hands it to ``inner``."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+        self.spans = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.spans += len(spans)
+        return self.inner.export(spans)
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return bool(self.inner.force_flush(timeout_millis))
+
+
+@dataclass
+class Instrumented:
+    """One instrumented variant's wiring: its provider, how it is attached, how spans are counted."""
+
+    name: str
+    provider: TracerProvider
+    spans: Callable[[], int]
+    dropped: Callable[[], int | None]
+    config: dict[str, Any] = field(default_factory=dict)
+    enter: Callable[[], None] | None = None
+    leave: Callable[[], None] | None = None
+    close: Callable[[], None] | None = None
+    peer: bool = True
+
+
+def counted(name: str, *, peer: bool = True, config: dict[str, Any] | None = None) -> Instrumented:
+    """A provider with the default processor and a counting exporter."""
+    exporter = CountingExporter()
+    processor = DefaultProcessor(exporter)
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+
+    def dropped() -> int | None:
+        counts = getattr(processor, "dropped", None)  # GuardedSpanProcessor's own count
+        return sum(counts.values()) if isinstance(counts, dict) else None
+
+    return Instrumented(name, provider, lambda: exporter.spans, dropped, config or {}, peer=peer)
+
+
+def _patch_points() -> dict[str, tuple[Any, str]]:
+    """Where the instrumentors patch LangChain / LangGraph: name -> (owner, attribute)."""
+    import langgraph.prebuilt
+    import langgraph.prebuilt.chat_agent_executor
+    from langchain_core.callbacks import BaseCallbackManager
+    from langgraph.pregel import Pregel
+    from langgraph.types import Command
+
+    return {
+        "BaseCallbackManager.__init__": (BaseCallbackManager, "__init__"),
+        "Pregel.stream": (Pregel, "stream"),
+        "Pregel.astream": (Pregel, "astream"),
+        "Command.__init__": (Command, "__init__"),
+        "langgraph.prebuilt.create_react_agent": (langgraph.prebuilt, "create_react_agent"),
+        "chat_agent_executor.create_react_agent": (langgraph.prebuilt.chat_agent_executor,
+                                                   "create_react_agent"),
+    }
+
+
+#: name -> (owner, attribute, the unpatched object), taken before any peer is instrumented
+PRISTINE: dict[str, tuple[Any, str, Any]] = {}
+#: patches a peer's uninstrument() left behind, put back by the benchmark: peer -> names
+RESTORED: dict[str, set[str]] = {}
+
+
+def _take_pristine() -> None:
+    for key, (owner, attr) in _patch_points().items():
+        PRISTINE[key] = (owner, attr, vars(owner).get(attr))
+
+
+def _uninstrumented(name: str) -> None:
+    """Put back whatever ``name``'s uninstrument() left patched, so the other variants run unpatched."""
+    for key, (owner, attr, original) in PRISTINE.items():
+        if vars(owner).get(attr) is not original:
+            setattr(owner, attr, original)
+            RESTORED.setdefault(name, set()).add(key)
+    still = [key for key, (owner, attr, kept) in PRISTINE.items() if vars(owner).get(attr) is not kept]
+    if still:
+        raise RuntimeError(f"{name}: could not restore {', '.join(still)} after uninstrument()")
+
+
+def _missing(label: str, exc: ImportError) -> None:
+    print(f"{label} not available ({exc}); the bench environment has it: "
+          "benchmarks/overhead/setup_env.sh", file=sys.stderr)
+
+
+def _toggled(peer: Instrumented, instrumentor: Any, **kwargs: Any) -> Instrumented:
+    """Instrument on entering a batch of ``peer``, uninstrument (and check it) on leaving it."""
+
+    def leave() -> None:
+        instrumentor.uninstrument()
+        _uninstrumented(peer.name)
+
+    peer.enter = lambda: instrumentor.instrument(tracer_provider=peer.provider, **kwargs)
+    peer.leave = leave
+    return peer
+
+
+def openinference() -> Instrumented | None:
+    try:
+        from openinference.instrumentation.langchain import LangChainInstrumentor
+    except ImportError as exc:
+        _missing("OpenInference (openinference-instrumentation-langchain)", exc)
+        return None
+    return _toggled(counted("openinference"), LangChainInstrumentor())
+
+
+def openllmetry() -> Instrumented | None:
+    try:
+        from opentelemetry.instrumentation.langchain import LangchainInstrumentor
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    except ImportError as exc:
+        _missing("OpenLLMetry (opentelemetry-instrumentation-langchain)", exc)
+        return None
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    return _toggled(counted("openllmetry"), LangchainInstrumentor(), meter_provider=meter_provider)
+
+
+def closed_port() -> int:
+    """A local TCP port nothing listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def langfuse() -> Instrumented | None:
+    try:
+        from langfuse import Langfuse
+        from langfuse.langchain import CallbackHandler as LangfuseHandler
+        from opentelemetry.exporter.otlp.proto.http import Compression
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    except ImportError as exc:
+        _missing("Langfuse (langfuse)", exc)
+        return None
+    # the export target is refused at once: no retry sleeps, and nothing leaves the machine
+    logging.getLogger("opentelemetry.exporter.otlp").setLevel(logging.CRITICAL)
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    exporter = ForwardingCounter(
+        OTLPSpanExporter(endpoint=f"{endpoint}/api/public/otel/v1/traces", timeout=0.2,
+                         compression=Compression.Gzip)
+    )
+    ended = EndCounter()
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(ended)
+    client = Langfuse(public_key="pk-lf-bench", secret_key="sk-lf-bench", base_url=endpoint, timeout=1,
+                      tracer_provider=provider, span_exporter=exporter)
+    handler = LangfuseHandler(public_key="pk-lf-bench")
+
+    def close() -> None:
+        # bounded: Langfuse's shutdown flushes its processor, whose export is refused at once
+        done = threading.Thread(target=client.shutdown, name="langfuse-shutdown", daemon=True)
+        done.start()
+        done.join(10)
+
+    return Instrumented("langfuse", provider, lambda: exporter.spans, lambda: ended.ended - exporter.spans,
+                        {"callbacks": [handler]}, close=close)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = arguments(argv, __doc__.splitlines()[0] if __doc__ else "")
+    given = list(sys.argv[1:] if argv is None else argv)
+    args = arguments(given, __doc__.splitlines()[0] if __doc__ else "")
+    if args.quick:
+        args.rounds, args.calls, args.rss_calls = 3, 20, 200
+    else:
+        if not any(a.startswith("--calls") for a in given):
+            args.calls = 50
+        if not any(a.startswith("--rss-calls") for a in given):
+            args.rss_calls = 2000
     graph = build_graph()
-    ours, floor = CountingExporter(), CountingExporter()
-    ours_provider = TracerProvider(shutdown_on_exit=False)
-    ours_provider.add_span_processor(DefaultProcessor(ours))
-    floor_provider = TracerProvider(shutdown_on_exit=False)
-    floor_provider.add_span_processor(DefaultProcessor(floor))
+    _take_pristine()
+    ours = counted("agentwatch", peer=False)
     agentwatch.configure(
-        tracer_provider=ours_provider, prometheus_registry=CollectorRegistry(auto_describe=True)
+        tracer_provider=ours.provider, prometheus_registry=CollectorRegistry(auto_describe=True)
     )
     handler = CallbackHandler()
-    minimal = MinimalHandler(floor_provider.get_tracer("minimal"), CollectorRegistry())
+    ours.config = {"callbacks": [handler]}
+    floor = counted("minimal_handler", peer=False)
+    floor.config = {"callbacks": [MinimalHandler(floor.provider.get_tracer("minimal"), CollectorRegistry())]}
+    peers = [p for p in (openinference(), openllmetry(), langfuse()) if p is not None]
+    instrumented = [floor, *peers, ours]
     state = {"question": "What is the refund policy for damaged items?", "notes": []}
-    bare_config: dict[str, Any] = {}
-    floor_config = {"callbacks": [minimal]}
-    ours_config = {"callbacks": [handler]}
+
+    def invoke(config: dict[str, Any]) -> Callable[[int], Any]:
+        return lambda i: graph.invoke(state, config=config)
 
     def flush() -> None:
-        ours_provider.force_flush(30_000)
-        floor_provider.force_flush(30_000)
+        for v in instrumented:
+            v.provider.force_flush(30_000)
 
-    rows = run_case(
-        CASE,
-        [
-            Variant("bare", lambda i: graph.invoke(state, config=bare_config)),
-            Variant(
-                "minimal_handler",
-                lambda i: graph.invoke(state, config=floor_config),
-                spans=lambda: floor.spans,
-                floor=True,
-            ),
-            Variant(
-                "agentwatch", lambda i: graph.invoke(state, config=ours_config), spans=lambda: ours.spans
-            ),
-        ],
-        args,
-        flush,
-    )
+    variants = [Variant("bare", invoke({}))]
+    for v in instrumented:
+        variants.append(Variant(v.name, invoke(v.config), spans=v.spans, floor=v is floor, peer=v.peer,
+                                enter=v.enter, leave=v.leave))
+    rows = run_case(CASE, variants, args, flush)
+    by_name = {v.name: v for v in instrumented}
     for row in rows:
         row["note"] = "3 chat calls with usage + 1 retriever, fake, no I/O"
+        wiring = by_name.get(row["variant"])
+        if wiring is not None:
+            row["spans_dropped"] = wiring.dropped()
         if row["variant"] == "agentwatch":
             row["open_runs_after"] = handler.open_runs
-    if delivery is not None:
-        _, dropped = delivery.stats()
-        for row in rows:
-            if row["variant"] != "bare":
-                row["spans_dropped"] = sum(dropped.values())
+        if row["variant"] in RESTORED:
+            row["note"] += (f"; uninstrument() left {', '.join(sorted(RESTORED[row['variant']]))} patched: "
+                            "put back by the benchmark after each of its batches")
     emit(rows)
     agentwatch.shutdown()
-    ours_provider.shutdown()
-    floor_provider.shutdown()
+    for v in instrumented:
+        if v.close is not None:
+            v.close()
+        v.provider.shutdown()
     return 0
 
 
