@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from agentwatch import wrapping
+from agentwatch import names, wrapping
 from agentwatch.call import Call
 from agentwatch.records import Inference
 from agentwatch.testing import Captured
@@ -108,6 +108,47 @@ def test_closed_left_and_dropped_streams_are_interrupted(tel: Captured) -> None:
     gc.collect()
     assert _outcome(tel, "interrupted") == 3
     assert len(tel.spans) == 3
+
+
+def test_a_stream_read_only_through_its_iterator_ends_when_exhausted(tel: Captured) -> None:
+    # ``for chunk in client.create(stream=True)``: the proxy itself is dropped as soon as the loop
+    # has its iterator; the call must still end as read to the end, with every item seen
+    observer = Collect()
+    assert list(wrapping.StreamProxy(Stream(["a", "b", "c"]), _call(), observer)) == ["a", "b", "c"]
+    assert observer.ended == [True]
+    assert _outcome(tel, "ok") == 1 and _outcome(tel, "interrupted") is None
+    assert tel.span("chat gpt-4o-mini").attributes["gen_ai.usage.output_tokens"] == 3
+
+
+def test_next_and_iteration_share_one_iterator(tel: Captured) -> None:
+    proxy = wrapping.StreamProxy(Stream(["a", "b", "c", "d"]), _call(), Collect())
+    assert next(proxy) == "a"
+    loop = iter(proxy)
+    assert next(loop) == "b"
+    assert next(proxy) == "c"
+    assert list(loop) == ["d"]
+    with pytest.raises(StopIteration):
+        next(proxy)
+    assert _outcome(tel, "ok") == 1
+
+
+def test_a_dropped_half_read_stream_ends_at_once(tel: Captured) -> None:
+    gc.disable()  # ended when the last reference goes, not by the garbage collector
+    try:
+        proxy = wrapping.StreamProxy(Stream(["a", "b", "c"]), _call(), Collect())
+        loop = iter(proxy)
+        next(loop)
+        del proxy
+        assert tel.spans == ()  # the iterator is still in use
+        assert next(loop) == "b"
+        del loop
+        assert _outcome(tel, "interrupted") == 1
+        never_read = wrapping.StreamProxy(Stream(["a"]), _call(), Collect())
+        del never_read
+        assert _outcome(tel, "interrupted") == 2
+    finally:
+        gc.enable()
+    assert [s.attributes["gen_ai.usage.output_tokens"] for s in tel.spans] == [2, 0]
 
 
 def test_an_error_mid_stream_fails_the_call(tel: Captured) -> None:
@@ -261,3 +302,67 @@ def test_deferred_raw_response(tel: Captured) -> None:
     assert isinstance(raw, Raw) and tel.spans == ()
     assert raw.parse()["usage"] == 4
     assert tel.span("chat gpt-4o-mini").attributes["gen_ai.usage.input_tokens"] == 4
+
+
+TEMPERATURE = names.GEN_AI_REQUEST_TEMPERATURE
+
+
+def test_records_of_repeated_requests_are_made_once_per_client(tel: Captured) -> None:
+    made: list[Mapping[str, Any]] = []
+
+    def record(settings: wrapping.ClientSettings, kwargs: Mapping[str, Any]) -> Inference:
+        made.append(kwargs)
+        temperature = kwargs.get("temperature")
+        request = {} if temperature is None or isinstance(temperature, bool) else {TEMPERATURE: temperature}
+        return wrapping.inference(
+            "openai", "chat", settings, kwargs, request, input_messages=kwargs.get("messages")
+        )
+
+    op = wrapping.Operation(record=record, read=_read, record_keys=("model", "stream", "temperature", "stop"))
+    settings = wrapping.ClientSettings(server_address="127.0.0.1")
+
+    def send(**kwargs: Any) -> None:
+        _, call, _ = wrapping.run_recorded(op, settings, kwargs, lambda sent: {"model": "m", "usage": 1})
+        assert call is not None
+        wrapping.end_call(call)
+
+    send(model="gpt-4o-mini", messages=["first"], temperature=1)
+    send(model="gpt-4o-mini", messages=["second"], temperature=1)  # same arguments, content aside
+    assert len(made) == 1
+    (cached,) = settings.records.values()
+    assert cached.input_messages is None and cached.model == "gpt-4o-mini"  # no prompt kept alive
+    send(model="gpt-4o-mini", messages=["third"], temperature=True)  # == 1, but not the same argument
+    send(model="gpt-4o-mini", messages=["fourth"], temperature=1.0)
+    send(model="gpt-4o-mini", messages=["fifth"], stop=["\n"])  # unhashable: made every time
+    send(model="gpt-4o-mini", messages=["sixth"], stop=["\n"])
+    assert len(made) == 5 and len(settings.records) == 3
+    temperatures = [s.attributes.get(TEMPERATURE) for s in tel.spans]
+    assert temperatures == [1, 1, None, 1.0, None, None]
+    assert [type(t) for t in temperatures[:4]] == [int, int, type(None), float]
+    assert {s.attributes["server.address"] for s in tel.spans} == {"127.0.0.1"}
+
+    for i in range(2 * wrapping._MAX_RECORDS):  # many distinct requests: the cache stays bounded
+        send(model=f"model-{i}", messages=[])
+    assert len(settings.records) == wrapping._MAX_RECORDS
+
+
+def test_records_are_made_per_call_when_content_is_captured() -> None:
+    from agentwatch.testing import capture
+
+    made: list[Any] = []
+
+    def record(settings: wrapping.ClientSettings, kwargs: Mapping[str, Any]) -> Inference:
+        made.append(kwargs["messages"])
+        return wrapping.inference("openai", "chat", settings, kwargs, {}, input_messages=kwargs["messages"])
+
+    op = wrapping.Operation(record=record, read=_read, record_keys=("model",))
+    settings = wrapping.ClientSettings()
+    with capture(capture_content=True) as tel:
+        for text in ("first", "second"):
+            _, call, _ = wrapping.run_recorded(
+                op, settings, {"model": "gpt-4o-mini", "messages": text}, lambda sent: None
+            )
+            assert call is not None
+            wrapping.end_call(call)
+        assert made == ["first", "second"] and settings.records == {}
+        assert [s.attributes["gen_ai.input.messages"] for s in tel.spans] == ["first", "second"]

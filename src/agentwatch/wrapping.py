@@ -24,17 +24,19 @@ caller; failures are counted by :func:`agentwatch.errors.report`.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import functools
 import importlib
 import inspect
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from opentelemetry import context as otel_context
+from opentelemetry import trace
 
 from agentwatch import _state, errors, forking, names
 from agentwatch import parenting as _parenting
@@ -194,11 +196,15 @@ class ClientSwitch(Generic[T]):
 
 @dataclass(frozen=True)
 class ClientSettings:
-    """How one instrumented client is recorded: what it was instrumented with, and where it sends."""
+    """How one instrumented client is recorded: what it was instrumented with, and where it sends.
+
+    ``records`` caches the records of this client's repeated requests (see :attr:`Operation.record_keys`).
+    """
 
     settings: Mapping[str, Any] = field(default_factory=dict)
     server_address: str | None = None
     server_port: int | None = None
+    records: dict[Any, Inference] = field(default_factory=dict, compare=False, repr=False)
 
     def flag(self, name: str) -> bool:
         return bool(self.settings.get(name))
@@ -342,14 +348,18 @@ class StreamObserver:
         """Fill the call (usage, finish reasons ...) once the stream ended, fully read or not."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Operation:
     """How one SDK method is recorded.
 
     ``record(settings, kwargs)`` describes the call; ``prepare(settings, kwargs)`` may return other
     keyword arguments to send (or None to send them unchanged); ``read(call, result)`` reads a plain
     result; ``observe(settings, kwargs, record)`` makes the observer of a streamed one;
-    ``is_stream(result)`` tells a stream from a plain result.
+    ``is_stream(result)`` tells a stream from a plain result (asked once per class of result).
+
+    ``record_keys``: the arguments ``record`` reads, content (messages, instructions) aside. When
+    given, and content is not captured, the record of a request whose arguments are all hashable
+    is made once per client (:class:`ClientSettings`) and reused for the same arguments.
     """
 
     record: Callable[[Any, Mapping[str, Any]], Inference]
@@ -358,39 +368,55 @@ class Operation:
     is_stream: Callable[[Any], bool] | None = None
     prepare: Callable[[Any, dict[str, Any]], dict[str, Any] | None] | None = None
     keep_headers: tuple[str, ...] = ()
+    record_keys: tuple[str, ...] = ()
+    #: what each class of result is (_PLAIN, _STREAM or _RAW), decided once per class
+    kinds: dict[type, int] = field(default_factory=dict, init=False, repr=False)
 
 
-class _InFlight:
-    """A started call and what has to be undone when the SDK returns."""
+_SPAN_KEY: str = next(iter(trace.set_span_in_context(trace.INVALID_SPAN, otel_context.Context())))
+"""The OTel context key of the current span (learnt through the public API, once)."""
 
-    __slots__ = ("call", "context_token", "exchange", "exchange_token", "record")
 
-    def __init__(self, call: Call, record: Inference, keep: tuple[str, ...]) -> None:
+def _call_context(call: Call) -> otel_context.Context:
+    """:func:`agentwatch.parenting.context_with` on the current context, in one copy instead of two."""
+    current = otel_context.get_current()
+    return otel_context.Context({**current, _SPAN_KEY: call.span, _parenting.CALL_KEY: call})
+
+
+class _InFlight(Exchange):
+    """A started call: current (with its exchange) while the SDK works, until :meth:`leave`."""
+
+    __slots__ = ("call", "context_token", "exchange_token", "record", "sent")
+
+    def __init__(self, call: Call, record: Inference, keep: tuple[str, ...], sent: dict[str, Any]) -> None:
+        self.keep = keep
+        self.attempts = 0
+        self.last_headers = None
         self.call = call
         self.record = record
-        self.exchange = Exchange(keep)
-        self.context_token: object | None = None
-        self.exchange_token: contextvars.Token[Exchange | None] | None = None
-
-    def enter(self) -> None:
-        self.context_token = otel_context.attach(_parenting.context_with(self.call))
-        self.exchange_token = _EXCHANGE.set(self.exchange)
+        self.sent = sent
+        self.exchange_token: contextvars.Token[Exchange | None] = _EXCHANGE.set(self)
+        self.context_token: object = otel_context.attach(_call_context(call))
 
     def leave(self, failed: bool = False) -> None:
         try:
-            if self.exchange_token is not None:
-                _EXCHANGE.reset(self.exchange_token)
-            if self.context_token is not None:
-                otel_context.detach(self.context_token)  # type: ignore[arg-type]
+            otel_context.detach(self.context_token)  # type: ignore[arg-type]
+            _EXCHANGE.reset(self.exchange_token)
         except Exception as exc:
             errors.report("context", exc)
-        try:
-            self.exchange.apply(self.call, failed)
-        except Exception as exc:
-            errors.report("instrumentation", exc)
+        if failed or self.attempts > 1:
+            try:
+                self.apply(self.call, failed)
+            except Exception as exc:
+                errors.report("instrumentation", exc)
 
 
-def _start(op: Operation, settings: Any, kwargs: dict[str, Any]) -> tuple[_InFlight, dict[str, Any]] | None:
+_MAX_RECORDS = 64
+"""Records cached per client and operation kind: enough for the models and settings an application
+uses; a client that sends more distinct requests gets the others built per call."""
+
+
+def _start(op: Operation, settings: Any, kwargs: dict[str, Any]) -> _InFlight | None:
     recorder = _state.recorder
     if recorder is None:
         return None
@@ -398,13 +424,32 @@ def _start(op: Operation, settings: Any, kwargs: dict[str, Any]) -> tuple[_InFli
         sent = kwargs
         if op.prepare is not None:
             sent = op.prepare(settings, kwargs) or kwargs
-        record = op.record(settings, kwargs)
-        flight = _InFlight(recorder.start(record), record, op.keep_headers)
-        flight.enter()
-        return flight, sent
+        if op.record_keys and not recorder.capture_content:
+            record = _cached_record(op, settings, kwargs)
+        else:
+            record = op.record(settings, kwargs)
+        return _InFlight(recorder.start(record), record, op.keep_headers, sent)
     except Exception as exc:
         errors.report("instrumentation", exc)
         return None
+
+
+def _cached_record(op: Operation, settings: Any, kwargs: dict[str, Any]) -> Inference:
+    """``op.record(settings, kwargs)``, made once per client for the same arguments (content aside)."""
+    cache: dict[Any, Inference] | None = getattr(settings, "records", None)
+    if cache is None:
+        return op.record(settings, kwargs)
+    values = tuple(map(kwargs.get, op.record_keys))
+    key = (op, values, tuple(map(type, values)))  # the types: True == 1 == 1.0, but not as attributes
+    try:
+        found = cache.get(key)
+    except TypeError:  # an unhashable argument (a list of stop sequences, a dict): not cached
+        return op.record(settings, kwargs)
+    if found is None:
+        found = op.record(settings, kwargs)
+        if len(cache) < _MAX_RECORDS:  # cached without content: never keep a prompt alive
+            cache[key] = dataclasses.replace(found, input_messages=None, system_instructions=None)
+    return found
 
 
 def end_call(call: Call, error: BaseException | None = None, *, interrupted: bool = False) -> None:
@@ -428,9 +473,12 @@ def end_call(call: Call, error: BaseException | None = None, *, interrupted: boo
 def _result(op: Operation, settings: Any, kwargs: Mapping[str, Any], flight: _InFlight, result: Any) -> Any:
     call = flight.call
     try:
-        if op.is_stream is not None and op.observe is not None and op.is_stream(result):
-            return stream_proxy(result, call, op.observe(settings, kwargs, flight.record))
-        if _is_raw_response(result):
+        kind = op.kinds.get(type(result))
+        if kind is None:
+            kind = _kind(op, result)
+        if kind == _STREAM:
+            return stream_proxy(result, call, op.observe(settings, kwargs, flight.record))  # type: ignore[misc]
+        if kind == _RAW and hasattr(result, "http_response"):
 
             def then(parsed: Any) -> Any:
                 return _result(op, settings, kwargs, flight, parsed)
@@ -443,25 +491,22 @@ def _result(op: Operation, settings: Any, kwargs: Mapping[str, Any], flight: _In
     return result
 
 
-_RAW_RESPONSE_CLASSES: dict[type, bool] = {}
+_PLAIN, _STREAM, _RAW = 0, 1, 2
 
 
-def _is_raw_response(result: Any) -> bool:
-    """The SDK's ``with_raw_response`` / ``with_streaming_response`` wrappers (parsed later); decided
-    once per class."""
+def _kind(op: Operation, result: Any) -> int:
+    """A stream, the SDK's ``with_raw_response`` / ``with_streaming_response`` wrapper (parsed
+    later), or a plain result: decided once per class of result."""
     cls = type(result)
-    parses = _RAW_RESPONSE_CLASSES.get(cls)
-    if parses is None:
-        parses = callable(getattr(cls, "parse", None))
-        if len(_RAW_RESPONSE_CLASSES) < 256:
-            _RAW_RESPONSE_CLASSES[cls] = parses
-    return parses and hasattr(result, "http_response")
-
-
-def _settings(switch: ClientSwitch[Any], resource: Any) -> Any:
-    if _state.recorder is None:
-        return None
-    return switch.settings(getattr(resource, "_client", None))
+    if op.observe is not None and op.is_stream is not None and op.is_stream(result):
+        kind = _STREAM
+    elif callable(getattr(cls, "parse", None)):
+        kind = _RAW
+    else:
+        kind = _PLAIN
+    if len(op.kinds) < 256:
+        op.kinds[cls] = kind
+    return kind
 
 
 def method_patch(
@@ -485,13 +530,14 @@ def wrap_method(
 
         @functools.wraps(original)
         async def async_method(self: Any, *args: Any, **kwargs: Any) -> Any:
-            settings = _settings(switch, self)
-            started = _start(op, settings, kwargs) if settings is not None else None
-            if started is None:
+            if _state.recorder is None:
                 return await original(self, *args, **kwargs)
-            flight, sent = started
+            settings = switch.settings(getattr(self, "_client", None))
+            flight = _start(op, settings, kwargs) if settings is not None else None
+            if flight is None:
+                return await original(self, *args, **kwargs)
             try:
-                result = await original(self, *args, **sent)
+                result = await original(self, *args, **flight.sent)
             except BaseException as exc:
                 flight.leave(failed=True)
                 end_call(flight.call, exc)
@@ -503,13 +549,14 @@ def wrap_method(
 
     @functools.wraps(original)
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        settings = _settings(switch, self)
-        started = _start(op, settings, kwargs) if settings is not None else None
-        if started is None:
+        if _state.recorder is None:
             return original(self, *args, **kwargs)
-        flight, sent = started
+        settings = switch.settings(getattr(self, "_client", None))
+        flight = _start(op, settings, kwargs) if settings is not None else None
+        if flight is None:
+            return original(self, *args, **kwargs)
         try:
-            result = original(self, *args, **sent)
+            result = original(self, *args, **flight.sent)
         except BaseException as exc:
             flight.leave(failed=True)
             end_call(flight.call, exc)
@@ -528,12 +575,11 @@ def run_recorded(
     Returns the result, the call (None when nothing is recorded) and its record. An exception ends
     the call and propagates.
     """
-    started = _start(op, settings, kwargs)
-    if started is None:
+    flight = _start(op, settings, kwargs)
+    if flight is None:
         return run(kwargs), None, None
-    flight, sent = started
     try:
-        result = run(sent)
+        result = run(flight.sent)
     except BaseException as exc:
         flight.leave(failed=True)
         end_call(flight.call, exc)
@@ -546,12 +592,11 @@ async def run_recorded_async(
     op: Operation, settings: Any, kwargs: dict[str, Any], run: Callable[[dict[str, Any]], Awaitable[T]]
 ) -> tuple[T, Call | None, Inference | None]:
     """:func:`run_recorded` for a coroutine."""
-    started = _start(op, settings, kwargs)
-    if started is None:
+    flight = _start(op, settings, kwargs)
+    if flight is None:
         return await run(kwargs), None, None
-    flight, sent = started
     try:
-        result = await run(sent)
+        result = await run(flight.sent)
     except BaseException as exc:
         flight.leave(failed=True)
         end_call(flight.call, exc)
@@ -647,64 +692,124 @@ class _Proxy:
         return repr(self._aw_wrapped)
 
 
-class _StreamEnd(_Proxy):
-    __slots__ = ("_aw_call", "_aw_done", "_aw_first", "_aw_observer")
+_set = object.__setattr__
 
-    def __init__(self, wrapped: Any, call: Call, observer: StreamObserver) -> None:
-        super().__init__(wrapped)
-        self._aw_call = call
-        self._aw_observer = observer
-        self._aw_done = False
-        self._aw_first = True
 
-    def _aw_seen(self, item: Any) -> bool:
-        """Note one item; False when it is to be hidden."""
-        if self._aw_first:
-            self._aw_first = False
-            self._aw_call.mark_first_chunk(time.time_ns())
+class _Recording:
+    """The recorded call of one stream: what its proxy and the proxy's iterator share."""
+
+    __slots__ = ("call", "done", "first", "observer", "on_item")
+
+    def __init__(self, call: Call, observer: StreamObserver) -> None:
+        self.call = call
+        self.observer = observer
+        self.on_item = observer.on_item
+        self.done = False
+        self.first = True
+
+    def seen(self, item: Any) -> bool:
+        """Note one item; False when it is to be hidden (what :func:`_items` does inline)."""
+        if self.first:
+            self.first = False
+            self.call.mark_first_chunk(time.time_ns())
         try:
-            return self._aw_observer.on_item(self._aw_call, item)
+            return self.on_item(self.call, item)  # type: ignore[no-any-return]
         except Exception as exc:
             errors.report("instrumentation", exc)
             return True
 
-    def _aw_end(self, error: BaseException | None = None, *, complete: bool = False) -> None:
-        if self._aw_done:
+    def end(self, error: BaseException | None = None, *, complete: bool = False) -> None:
+        if self.done:
             return
-        self._aw_done = True
-        call = self._aw_call
+        self.done = True
+        call = self.call
         try:
-            self._aw_observer.on_end(call, complete)
+            self.observer.on_end(call, complete)
         except Exception as exc:
             errors.report("instrumentation", exc)
         end_call(call, error, interrupted=not complete and error is None)
 
-    def __del__(self) -> None:
-        if not self._aw_done:
-            self._aw_end()
+
+def _items(source: Iterator[Any], recording: _Recording) -> Iterator[Any]:
+    """The items of a synchronous stream as the caller sees them, each one shown to the observer.
+
+    A generator, because resuming one per item costs less than a Python ``__next__`` (this runs per
+    chunk). It is primed (run to its first ``yield``) when made, so however the stream is dropped
+    half-read (the proxy and every iterator of it gone), closing the generator ends the call as
+    interrupted, at once: the generator does not reference the proxy, nothing waits for the
+    garbage collector.
+    """
+    call = recording.call
+    on_item = recording.on_item
+    try:
+        yield None  # primed
+        for item in source:
+            if recording.first:
+                recording.first = False
+                call.mark_first_chunk(time.time_ns())
+            try:
+                keep = on_item(call, item)
+            except Exception as exc:
+                errors.report("instrumentation", exc)
+                keep = True
+            if keep:
+                yield item
+    except GeneratorExit:  # dropped half-read (or closed, then ending it again does nothing)
+        recording.end()
+        raise
+    except BaseException as exc:
+        recording.end(exc)
+        raise
+    recording.end(complete=True)
+
+
+class _StreamEnd(_Proxy):
+    """A stream proxy: the call ends when the stream is exhausted, fails, is closed or is dropped."""
+
+    __slots__ = ("_aw_recording",)
+    _aw_recording: _Recording
+
+    def __init__(self, wrapped: Any, call: Call, observer: StreamObserver) -> None:
+        _set(self, "_aw_wrapped", wrapped)
+        _set(self, "_aw_recording", _Recording(call, observer))
+
+    @property
+    def _aw_call(self) -> Call:
+        return self._aw_recording.call
+
+    @property
+    def _aw_done(self) -> bool:
+        return self._aw_recording.done
+
+    @_aw_done.setter
+    def _aw_done(self, done: bool) -> None:
+        self._aw_recording.done = done
+
+    def _aw_end(self, error: BaseException | None = None, *, complete: bool = False) -> None:
+        self._aw_recording.end(error, complete=complete)
 
 
 class StreamProxy(_StreamEnd):
-    """A synchronous SDK stream that records its call; the caller sees the stream unchanged."""
+    """A synchronous SDK stream that records its call; the caller sees the stream unchanged
+    (iterating it, or ``next()`` on it, gives the same items from one iterator)."""
 
-    __slots__ = ()
+    __slots__ = ("_aw_items",)
 
-    def __iter__(self) -> StreamProxy:
-        return self
+    def __init__(self, wrapped: Any, call: Call, observer: StreamObserver) -> None:
+        super().__init__(wrapped, call, observer)
+        try:
+            source = iter(wrapped)
+        except TypeError:  # only __next__
+            source = _NextOnly(wrapped)
+        items = _items(source, self._aw_recording)
+        next(items)  # primed: from now on, dropping it ends the call
+        _set(self, "_aw_items", items)
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._aw_items  # type: ignore[no-any-return]
 
     def __next__(self) -> Any:
-        wrapped = self._aw_wrapped
-        while True:
-            try:
-                item = wrapped.__next__()
-            except StopIteration:
-                self._aw_end(complete=True)
-                raise
-            except BaseException as exc:
-                self._aw_end(exc)
-                raise
-            if self._aw_seen(item):
-                return item
+        return next(self._aw_items)
 
     def close(self) -> None:
         try:
@@ -723,6 +828,21 @@ class StreamProxy(_StreamEnd):
             self._aw_end()
 
 
+class _NextOnly:
+    """An iterator over an object that has ``__next__`` but no ``__iter__``."""
+
+    __slots__ = ("next",)
+
+    def __init__(self, wrapped: Any) -> None:
+        self.next = wrapped.__next__
+
+    def __iter__(self) -> _NextOnly:
+        return self
+
+    def __next__(self) -> Any:
+        return self.next()
+
+
 class AsyncStreamProxy(_StreamEnd):
     """An asynchronous SDK stream that records its call; the caller sees the stream unchanged."""
 
@@ -733,16 +853,17 @@ class AsyncStreamProxy(_StreamEnd):
 
     async def __anext__(self) -> Any:
         wrapped = self._aw_wrapped
+        recording = self._aw_recording
         while True:
             try:
                 item = await wrapped.__anext__()
             except StopAsyncIteration:
-                self._aw_end(complete=True)
+                recording.end(complete=True)
                 raise
             except BaseException as exc:
-                self._aw_end(exc)
+                recording.end(exc)
                 raise
-            if self._aw_seen(item):
+            if recording.seen(item):
                 return item
 
     async def close(self) -> None:
@@ -760,6 +881,11 @@ class AsyncStreamProxy(_StreamEnd):
             return await self._aw_wrapped.__aexit__(*exc_info)
         finally:
             self._aw_end()
+
+    def __del__(self) -> None:
+        recording = getattr(self, "_aw_recording", None)  # unset when __init__ failed
+        if recording is not None and not recording.done:
+            recording.end()
 
 
 def stream_proxy(stream: Any, call: Call, observer: StreamObserver) -> StreamProxy | AsyncStreamProxy:
@@ -786,10 +912,10 @@ class DeferredResponse(_Proxy):
     __slots__ = ("_aw_call", "_aw_done", "_aw_then")
 
     def __init__(self, wrapped: Any, then: Callable[[Any], Any], call: Call) -> None:
-        super().__init__(wrapped)
-        self._aw_then = then
-        self._aw_call = call
-        self._aw_done = False
+        _set(self, "_aw_wrapped", wrapped)
+        _set(self, "_aw_then", then)
+        _set(self, "_aw_call", call)
+        _set(self, "_aw_done", False)
 
     def parse(self, *args: Any, **kwargs: Any) -> Any:
         parsed = self._aw_wrapped.parse(*args, **kwargs)
@@ -803,12 +929,12 @@ class DeferredResponse(_Proxy):
     def _aw_take(self, parsed: Any) -> Any:
         if self._aw_done:
             return parsed
-        self._aw_done = True
+        _set(self, "_aw_done", True)
         return self._aw_then(parsed)
 
     def __del__(self) -> None:
         if not self._aw_done:
-            self._aw_done = True
+            _set(self, "_aw_done", True)
             end_call(self._aw_call)
 
 

@@ -63,6 +63,7 @@ MESSAGES = wrapping.Operation(
     observe=m.message_stream,
     is_stream=_is_stream,
     keep_headers=m.KEEP_HEADERS,
+    record_keys=m.MESSAGE_KEYS,
 )
 
 

@@ -44,6 +44,10 @@ _NUMBERS = (
 )
 _TOOL_BLOCKS = ("tool_use", "server_tool_use")
 
+MESSAGE_KEYS = ("model", "stream", *(key for key, _ in _NUMBERS), "stop_sequences")
+"""The arguments a message record is made of, content (messages, system) aside
+(``Operation.record_keys``); :func:`message_record` reads no other argument."""
+
 
 def message_record(settings: ClientSettings, kwargs: Mapping[str, Any]) -> Inference:
     """The record of a ``messages.create`` / ``parse`` / ``stream`` call."""

@@ -40,6 +40,7 @@ CHAT = wrapping.Operation(
     is_stream=_is_stream,
     prepare=m.inject_usage,
     keep_headers=m.KEEP_HEADERS,
+    record_keys=m.CHAT_KEYS,
 )
 RESPONSES = wrapping.Operation(
     record=m.responses_record,
@@ -47,9 +48,13 @@ RESPONSES = wrapping.Operation(
     observe=m.responses_stream,
     is_stream=_is_stream,
     keep_headers=m.KEEP_HEADERS,
+    record_keys=m.RESPONSES_KEYS,
 )
 EMBEDDINGS = wrapping.Operation(
-    record=m.embeddings_record, read=m.read_embeddings, keep_headers=m.KEEP_HEADERS
+    record=m.embeddings_record,
+    read=m.read_embeddings,
+    keep_headers=m.KEEP_HEADERS,
+    record_keys=m.EMBEDDINGS_KEYS,
 )
 
 

@@ -50,6 +50,13 @@ _RESPONSES_NUMBERS = (
     ("max_output_tokens", names.GEN_AI_REQUEST_MAX_TOKENS),
 )
 
+# The arguments each record is made of, content aside (``Operation.record_keys``: a record is made
+# once per client for the same values of these). A record function reads no other argument but
+# the content ones (messages, input, instructions); the tests hold it to that.
+CHAT_KEYS = ("model", "stream", *(key for key, _ in _CHAT_NUMBERS), "stop", "n", "response_format")
+RESPONSES_KEYS = ("model", "stream", *(key for key, _ in _RESPONSES_NUMBERS), "text", "text_format")
+EMBEDDINGS_KEYS = ("model", "stream", "encoding_format", "dimensions")
+
 
 def _number(value: Any) -> int | float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -230,29 +237,33 @@ class ChatStream(StreamObserver):
 
     def on_item(self, call: Call, item: Any) -> bool:
         # Stream items are the SDK's objects: plain attribute reads (this runs for every chunk).
-        if call.response_model is None:
-            call.set_response_model(getattr(item, "model", None))
-            call.set_response_id(getattr(item, "id", None))
-        choices = getattr(item, "choices", None)
-        usage = getattr(item, "usage", None)
+        try:
+            choices = item.choices
+            usage = item.usage
+        except AttributeError:  # a chunk from an OpenAI-compatible server that lacks a field
+            choices = getattr(item, "choices", None)
+            usage = getattr(item, "usage", None)
         if usage is not None:
             call.set_usage(normalize.usage_from_openai_chat(usage))
             if self.hide_usage and not choices:
                 return False
-        for choice in choices or ():
-            reason = choice.finish_reason
-            if reason:
-                self.reasons[choice.index or 0] = reason
-            delta = choice.delta
-            if delta is None:
-                continue
-            content = delta.content
-            if content:
-                self.text.append(content)
-            tool_calls = delta.tool_calls
-            if tool_calls:
-                for tool_call in tool_calls:
-                    self._tool_delta(tool_call)
+        if choices:
+            for choice in choices:
+                delta = choice.delta
+                if delta is not None:
+                    content = delta.content
+                    if content:
+                        self.text.append(content)
+                    tool_calls = delta.tool_calls
+                    if tool_calls:
+                        for tool_call in tool_calls:
+                            self._tool_delta(tool_call)
+                reason = choice.finish_reason
+                if reason:
+                    self.reasons[choice.index or 0] = reason
+        if call.response_model is None:
+            call.set_response_model(getattr(item, "model", None))
+            call.set_response_id(getattr(item, "id", None))
         return True
 
     def _tool_delta(self, tool_call: Any) -> None:
