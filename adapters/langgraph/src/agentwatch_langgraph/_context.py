@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, final
 
 from langchain_core.callbacks.base import BaseCallbackManager
 from langchain_core.runnables.config import var_child_runnable_config
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanContext, Status, StatusCode
+from opentelemetry.context import Context
+from opentelemetry.trace import INVALID_SPAN, Span, SpanContext, Status, StatusCode
 from opentelemetry.util import types
 
 from agentwatch import parenting
@@ -41,8 +42,12 @@ _model_call: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
     "agentwatch_langgraph_model_call", default=None
 )
 _handler_type: type[CallbackHandler] | None = None
+#: the context key OpenTelemetry keeps the current span under (read once: the API names it per process)
+_SPAN_KEY = next(iter(trace.set_span_in_context(INVALID_SPAN, Context())))
+_CALL_KEY = parenting.CALL_KEY
 
 
+@final
 class ScopedSpan(Span):
     """The current span while a call runs: the call's span until it ends, then the span that was
     current before it (so an attach that nobody could undo parents nothing to an ended span)."""
@@ -51,15 +56,16 @@ class ScopedSpan(Span):
     _call: Call
     _outer: Span
 
+    # ``type(x) is ScopedSpan`` rather than isinstance: Span is an ABC, whose isinstance is slow
     def __init__(self, call: Call, outer: Span) -> None:
-        while isinstance(outer, ScopedSpan) and outer._call.ended:  # keep the chain short
+        while type(outer) is ScopedSpan and outer._call.ended:  # keep the chain short
             outer = outer._outer
         self._call = call
         self._outer = outer
 
     def target(self) -> Span:
         span: Span = self
-        while isinstance(span, ScopedSpan):
+        while type(span) is ScopedSpan:
             if not span._call.ended:
                 return span._call.span
             span = span._outer
@@ -113,9 +119,11 @@ def attach(call: Call) -> Any:
     """Make ``call`` current for the code that runs from here (see :class:`ScopedSpan`)."""
     try:
         ctx = otel_context.get_current()
-        scoped = ScopedSpan(call, trace.get_current_span(ctx))
-        ctx = otel_context.set_value(parenting.CALL_KEY, call, trace.set_span_in_context(scoped, ctx))
-        return otel_context.attach(ctx)
+        outer = ctx.get(_SPAN_KEY)
+        if outer is None or (type(outer) is not ScopedSpan and not isinstance(outer, Span)):
+            outer = INVALID_SPAN
+        # one copy of the (small) context with both keys, where set_value would copy it twice
+        return otel_context.attach(Context({**ctx, _SPAN_KEY: ScopedSpan(call, outer), _CALL_KEY: call}))
     except Exception:
         return None
 

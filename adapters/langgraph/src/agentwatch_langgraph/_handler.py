@@ -115,13 +115,23 @@ _stages: dict[tuple[str, str | None, int | None, int | None], Stage] = {}
 
 
 def _stage(node: str, graph: str | None, step: int | None, attempt: int | None) -> Stage:
-    """Stage records are immutable: one per (node, graph, step, attempt), built once."""
-    key = (node, graph, step, attempt)
-    record = _stages.get(key)
+    """One record per (node, graph, step, attempt), built once (see :func:`_mapping.cached`)."""
+    record, key = _mapping.cached(_stages, (node, graph, step, attempt))
     if record is None:
-        record = Stage(name=node, graph=graph, step=step, attempt=attempt)
-        if len(_stages) < 4096:
-            _stages[key] = record
+        record = _mapping.store(_stages, key, Stage(name=node, graph=graph, step=step, attempt=attempt))
+    return record
+
+
+_workflows: dict[tuple[str, str | None], Workflow] = {}
+
+
+def _workflow(graph: str, thread: str | None, links: tuple[SpanRef, ...]) -> Workflow:
+    """One record per (graph, thread), unless the run links to an interrupted one."""
+    if links:
+        return Workflow(name=graph, conversation_id=thread, links=links)
+    record, key = _mapping.cached(_workflows, (graph, thread))
+    if record is None:
+        record = _mapping.store(_workflows, key, Workflow(name=graph, conversation_id=thread))
     return record
 
 
@@ -196,7 +206,7 @@ class CallbackHandler(_Base):
     def _parent(self, run_id: UUID, parent_run_id: UUID | None) -> tuple[Run | None, Call | Any]:
         """The parent run (if we know it) and the parent to open a span under; ``None`` parent
         means "skip this run": another of our handlers records it (two handlers on one run)."""
-        parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
+        parent = self._runs.get(parent_run_id)
         if parent is not None:
             if parent.kind == SKIP:
                 return parent, None
@@ -211,7 +221,7 @@ class CallbackHandler(_Base):
         return None, AMBIENT
 
     def _skip(self, recorder: Recorder, run_id: UUID, parent: Run | None) -> None:
-        self._add(recorder, run_id, SKIP, None, parent, time.time_ns(), own=False)
+        self._add(recorder, run_id, SKIP, None, parent, time.time_ns(), False)
 
     def _add(
         self,
@@ -221,11 +231,10 @@ class CallbackHandler(_Base):
         call: Call | None,
         parent: Run | None,
         start_ns: int,
-        *,
         own: bool = True,
     ) -> Run:
         root = parent.root if parent is not None else None
-        run = Run(key_of(run_id), kind, call, recorder, root, start_ns, own=own)
+        run = Run(key_of(run_id), kind, call, recorder, root, start_ns, own)
         self._runs.add(run)
         return run
 
@@ -288,7 +297,7 @@ class CallbackHandler(_Base):
             call = recorder.start(Stage(name=label, graph=None), parent_call, start_ns=now)
             run = self._add(recorder, run_id, kind, call, parent, now)
         else:
-            run = self._add(recorder, run_id, kind, parent_call, parent, now, own=False)
+            run = self._add(recorder, run_id, kind, parent_call, parent, now, False)
         run.name = str(name) if name else None
         if kind == ROUTE:
             run.node = parent
@@ -309,9 +318,7 @@ class CallbackHandler(_Base):
             ref = _interrupted.get(graph, thread)
             if ref is not None:
                 links = (ref,)
-        call = recorder.start(
-            Workflow(name=graph, conversation_id=thread, links=links), AMBIENT, start_ns=now
-        )
+        call = recorder.start(_workflow(graph, thread, links), AMBIENT, start_ns=now)
         run = self._add(recorder, run_id, WORKFLOW, call, None, now)
         run.graph = graph
         run.thread = thread

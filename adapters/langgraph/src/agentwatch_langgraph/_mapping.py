@@ -6,7 +6,7 @@ Nothing here keeps state, opens spans or does I/O, so every function is tested o
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from langchain_core.documents import Document
 
@@ -113,8 +113,30 @@ def request_attributes(metadata: Mapping[str, Any] | None) -> Mapping[str, Attri
     return attrs if attrs is not None else _EMPTY
 
 
-_records: dict[tuple[Any, ...], Inference] = {}
+_R = TypeVar("_R")
 _MAX_RECORDS = 1024
+
+
+def cached(cache: Mapping[Any, _R], key: Any) -> tuple[_R | None, Any]:
+    """``cache[key]`` (None when missing) and the key to store a new record under (None: unhashable).
+
+    Records are immutable, so the handler builds one per distinct set of static parameters and
+    reuses it; a cache that fills up starts over (keys such as thread ids are unbounded)."""
+    try:
+        return cache.get(key), key
+    except TypeError:
+        return None, None
+
+
+def store(cache: dict[Any, _R], key: Any, record: _R) -> _R:
+    if key is not None:
+        if len(cache) >= _MAX_RECORDS:
+            cache.clear()
+        cache[key] = record
+    return record
+
+
+_records: dict[tuple[Any, ...], Inference] = {}
 
 
 def inference_record(
@@ -132,20 +154,19 @@ def inference_record(
         provider, model = metadata.get("ls_provider"), metadata.get("ls_model_name")
         if isinstance(provider, str) and isinstance(model, str):
             stop = metadata.get("ls_stop")
-            key = (
-                operation,
-                provider,
-                model,
-                metadata.get("ls_temperature"),
-                metadata.get("ls_max_tokens"),
-                tuple(stop) if isinstance(stop, (list, tuple)) else stop,
+            found, key = cached(
+                _records,
+                (
+                    operation,
+                    provider,
+                    model,
+                    metadata.get("ls_temperature"),
+                    metadata.get("ls_max_tokens"),
+                    tuple(stop) if isinstance(stop, (list, tuple)) else stop,
+                ),
             )
-            try:
-                cached = _records.get(key)
-            except TypeError:  # an unhashable parameter
-                cached, key = None, None
-            if cached is not None:
-                return cached
+            if found is not None:
+                return found
     ls_provider = metadata.get("ls_provider") if metadata else None
     record = Inference(
         provider=provider_name(ls_provider, serialized),
@@ -154,9 +175,7 @@ def inference_record(
         request=request_attributes(metadata),
         input_messages=input_messages,
     )
-    if key is not None and len(_records) < _MAX_RECORDS:
-        _records[key] = record
-    return record
+    return store(_records, key, record)
 
 
 def messages_content(messages: Any) -> Any:
@@ -196,7 +215,7 @@ def read_llm_result(call: Call, response: Any, provider: str | None) -> None:
         if meta and call.usage is None:
             call.usage = normalize.usage_from_langchain(meta, provider)
         rmeta = getattr(message, "response_metadata", None)
-        if isinstance(rmeta, Mapping) and rmeta:
+        if (type(rmeta) is dict or isinstance(rmeta, Mapping)) and rmeta:
             model = rmeta.get("model_name") or rmeta.get("model")
             if isinstance(model, str) and model and call.response_model is None:
                 call.response_model = model
@@ -219,7 +238,7 @@ def read_llm_result(call: Call, response: Any, provider: str | None) -> None:
             if isinstance(reason, str) and reason:
                 call.finish_reasons = (reason,)
     llm_output = getattr(response, "llm_output", None)
-    if isinstance(llm_output, Mapping) and llm_output:
+    if (type(llm_output) is dict or isinstance(llm_output, Mapping)) and llm_output:
         if call.usage is None:
             token_usage = llm_output.get("token_usage") or llm_output.get("usage")
             if token_usage:
@@ -255,20 +274,28 @@ def _db_name(vector_store_class: Any) -> str:
     return db
 
 
+_searches: dict[tuple[Any, Any, Any], VectorSearch] = {}
+
+
 def retriever_record(
     serialized: Any, name: Any, metadata: Mapping[str, Any] | None, query: Any
 ) -> VectorSearch:
-    retriever = None
+    """The record of a retriever run (built once per retriever when there is no query content)."""
+    retriever = vector_store = None
     if metadata:
         retriever = metadata.get("ls_retriever_name")
+        vector_store = metadata.get("ls_vector_store_provider")
     if not name and isinstance(serialized, Mapping):
         name = serialized.get("name")
-    collection = str(name or retriever or "retriever")
-    return VectorSearch(
-        db=_db_name(metadata.get("ls_vector_store_provider") if metadata else None),
-        collection=collection,
-        query=query,
+    key = None
+    if query is None:  # no content: the record is static
+        found, key = cached(_searches, (name, retriever, vector_store))
+        if found is not None:
+            return found
+    record = VectorSearch(
+        db=_db_name(vector_store), collection=str(name or retriever or "retriever"), query=query
     )
+    return store(_searches, key, record)
 
 
 _SCORE_KEYS = ("score", "relevance_score", "similarity", "distance")
@@ -279,6 +306,8 @@ def _document_score(metadata: Any) -> float | None:
         return None
     for key in _SCORE_KEYS:
         value = metadata.get(key)
+        if type(value) is float:
+            return value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
     return None
@@ -288,12 +317,17 @@ def read_documents(call: Call, documents: Any) -> None:
     """Ids and scores of what a retriever returned. LangChain ``Document`` lists are read directly
     (``id``, a score in ``metadata``); when an instrumented store's search inside the retriever lent
     its scored results already, the core's reader merges them (a retriever's documents carry none)."""
-    if call.documents is None and isinstance(documents, list) and all(type(d) is Document for d in documents):
-        call.documents = tuple(
-            (d.id if isinstance(d.id, str) else None, _document_score(d.metadata)) for d in documents
-        )
-        call.returned = len(documents)
-        return
+    if call.documents is None and isinstance(documents, list):
+        found: list[tuple[str | None, float | None]] = []
+        for d in documents:
+            if type(d) is not Document:
+                break
+            doc_id = d.id
+            found.append((doc_id if isinstance(doc_id, str) else None, _document_score(d.metadata)))
+        else:
+            call.documents = tuple(found)
+            call.returned = len(found)
+            return
     read_search_result(call, documents)
 
 
@@ -311,14 +345,20 @@ def is_node_run(tags: Sequence[str] | None, metadata: Mapping[str, Any] | None) 
     """A LangGraph task (one node execution): tagged ``graph:step:N`` and named in the metadata."""
     if not tags or not metadata or "langgraph_node" not in metadata:
         return False
-    return any(t.startswith(_GRAPH_STEP_TAG) for t in tags)
+    for tag in tags:  # noqa: SIM110 - a plain loop: no generator object per callback
+        if isinstance(tag, str) and tag.startswith(_GRAPH_STEP_TAG):
+            return True
+    return False
 
 
 def is_writer_step(tags: Sequence[str] | None) -> bool:
     """A run a node's sequence makes after the node's own function: its writers and edge functions."""
     if not tags:
         return False
-    return any(t.startswith(_SEQ_TAG) and t != _FIRST_SEQ_TAG for t in tags)
+    for tag in tags:  # noqa: SIM110 - a plain loop: no generator object per callback
+        if isinstance(tag, str) and tag.startswith(_SEQ_TAG) and tag != _FIRST_SEQ_TAG:
+            return True
+    return False
 
 
 def _target(value: Any) -> str | None:
@@ -342,9 +382,12 @@ def route_targets(output: Any) -> list[str]:
     return [t] if t is not None else []
 
 
+_NOT_COMMANDS = frozenset((type(None), dict, str, list, tuple))
+
+
 def command_targets(output: Any) -> list[str]:
     """Routing of a node that returned a ``Command`` (empty for anything else)."""
-    if output is None or isinstance(output, (str, Mapping, list, tuple)):
+    if type(output) in _NOT_COMMANDS or isinstance(output, (str, Mapping, list, tuple)):
         return []
     goto = getattr(output, "goto", None)
     if goto is None or goto == ():

@@ -64,8 +64,7 @@ class Run:
         recorder: Recorder,
         root: Run | None,
         start_ns: int,
-        *,
-        own: bool = True,
+        own: bool,
     ) -> None:
         self.key = key  # the run id as an int (UUID hashing is Python-level and slow)
         self.kind = kind
@@ -114,25 +113,33 @@ class RunTable:
         return len(self._runs)
 
     def get(self, run_id: UUID | None) -> Run | None:
-        if run_id is None:
-            return None
-        return self._runs.get(key_of(run_id))
+        key: Any
+        try:
+            key = run_id.int  # type: ignore[union-attr]
+        except AttributeError:
+            key = run_id
+        return self._runs.get(key)
 
     def add(self, run: Run) -> None:
-        victims: list[Run] | None = None
+        key = run.key
+        root = run.root
         with self._lock:
-            self._runs[run.key] = run
-            root = run.root
+            self._runs[key] = run
             if root is not run and root.children is not None:
-                root.children[run.key] = None
-            self._added += 1
-            if len(self._runs) > self._max_runs or self._added % _SWEEP_EVERY == 0:
-                victims = self._expired_locked(run.start_ns)
+                root.children[key] = None
+            self._added = added = self._added + 1
+            if len(self._runs) <= self._max_runs and added % _SWEEP_EVERY:
+                return
+            victims = self._expired_locked(run.start_ns)
         if victims:
             self._close(victims, None)
 
     def pop(self, run_id: UUID) -> Run | None:
-        key = key_of(run_id)
+        key: Any
+        try:
+            key = run_id.int
+        except AttributeError:
+            key = run_id
         with self._lock:
             run = self._runs.pop(key, None)
             if run is not None:
