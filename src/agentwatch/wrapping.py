@@ -657,11 +657,16 @@ def inference(
 
 def read_identity(call: Call, answer: Any, usage_from: Callable[[Any], Usage | None]) -> None:
     """Usage (through the provider's normaliser), response model and id of an SDK answer."""
-    usage = get(answer, "usage")
+    if type(answer) is dict:
+        usage, model, response_id = answer.get("usage"), answer.get("model"), answer.get("id")
+    else:
+        usage = getattr(answer, "usage", None)
+        model = getattr(answer, "model", None)
+        response_id = getattr(answer, "id", None)
     if usage is not None:
         call.set_usage(usage_from(usage))
-    call.set_response_model(get(answer, "model"))
-    call.set_response_id(get(answer, "id"))
+    call.set_response_model(model)
+    call.set_response_id(response_id)
 
 
 # --- transparent proxies -----------------------------------------------------------------------------
