@@ -127,3 +127,72 @@ def test_close_ends_everything_open(tel: Captured) -> None:
     for stream in streams:
         stream.close()
     assert len(spans_named(tel.spans, "invoke_workflow agent")) == 2
+
+
+
+@pytest.mark.parametrize("max_runs", [100_000, 50])
+def test_run_table_under_threads_loses_nothing_and_ends_nothing_twice(max_runs: int) -> None:
+    """add / pop take no lock: hammer them from threads (parallel branches of shared roots) while
+    root ends and sweeps walk the table. Every run leaves exactly once: its own end, its root's end,
+    eviction, or the final clear."""
+    import sys
+    import threading
+    import time
+    import uuid
+
+    from agentwatch_langgraph._runs import NODE, WORKFLOW, Run, RunTable
+
+    gone: list[Run] = []
+    gone_lock = threading.Lock()
+
+    def record(runs: Sequence[Run]) -> None:
+        with gone_lock:
+            gone.extend(runs)
+
+    table = RunTable(max_runs, 3600.0, lambda run, error: record([run]))
+    roots = [Run(uuid.uuid4().int, WORKFLOW, None, None, None, time.time_ns(), True) for _ in range(4)]  # type: ignore[arg-type]
+    for root in roots:
+        table.add(root)
+    failures: list[BaseException] = []
+    done = threading.Event()
+
+    def branch(n: int) -> None:
+        try:
+            for i in range(2000):
+                child = Run(uuid.uuid4().int, NODE, None, None, roots[(n + i) % 4], time.time_ns(), True)  # type: ignore[arg-type]
+                table.add(child)
+                if i % 2:
+                    found = table.pop(uuid.UUID(int=child.key))
+                    if found is not None:
+                        record([found])
+        except BaseException as exc:  # pragma: no cover - what the test looks for
+            failures.append(exc)
+
+    def walker() -> None:
+        try:
+            while not done.is_set():
+                for root in roots:
+                    record(table.pop_descendants(root))
+                table.sweep()
+        except BaseException as exc:  # pragma: no cover
+            failures.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        walking = threading.Thread(target=walker)
+        walking.start()
+        threads = [threading.Thread(target=branch, args=(n,)) for n in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        done.set()
+        walking.join()
+    finally:
+        sys.setswitchinterval(interval)
+    record(table.clear())
+    assert failures == []
+    assert len(table) == 0
+    keys = [r.key for r in gone]
+    assert len(keys) == len(set(keys)) == 4 + 6 * 2000  # each run left once, none twice, none stayed

@@ -254,43 +254,45 @@ class CallbackHandler(_Base):
         if recorder is None:
             return
         try:
-            self._chain_start(recorder, inputs, run_id, parent_run_id, tags, metadata, kwargs.get("name"))
+            now = time.time_ns()
+            parent, parent_call = self._parent(run_id, parent_run_id)
+            if parent_call is None:
+                self._skip(recorder, run_id, parent)
+                return
+            name = kwargs.get("name")
+            if parent is None:
+                self._start_workflow(recorder, run_id, inputs, metadata, name, now)
+                return
+            if metadata is not None and "langgraph_node" in metadata:
+                node = str(metadata["langgraph_node"])
+                if _mapping.is_node_run(tags, metadata):  # a task the graph's loop scheduled
+                    if node != _START_NODE:
+                        workflow = self._workflow_of(parent, metadata)
+                        self._start_node(recorder, run_id, workflow, parent, node, metadata, now)
+                        return
+                elif (
+                    parent.kind == NODE
+                    and parent.node is not None
+                    and name == node
+                    and metadata.get("langgraph_checkpoint_ns") not in (None, parent.ns)
+                ):  # a functional-API @task called from inside a node (an @entrypoint)
+                    self._start_node(recorder, run_id, parent.node, parent, node, metadata, now)
+                    return
+            self._start_chain(recorder, run_id, parent, parent_call, tags, name, now)
         except Exception as exc:
             errors.report(COMPONENT, exc)
 
-    def _chain_start(
+    def _start_chain(
         self,
         recorder: Recorder,
-        inputs: Any,
         run_id: UUID,
-        parent_run_id: UUID | None,
+        parent: Run,
+        parent_call: Call | Any,
         tags: list[str] | None,
-        metadata: dict[str, Any] | None,
         name: Any,
+        now: int,
     ) -> None:
-        now = time.time_ns()
-        parent, parent_call = self._parent(run_id, parent_run_id)
-        if parent_call is None:
-            self._skip(recorder, run_id, parent)
-            return
-        if parent is None:
-            self._start_workflow(recorder, run_id, inputs, metadata, name, now)
-            return
-        if metadata is not None and "langgraph_node" in metadata:
-            node = str(metadata["langgraph_node"])
-            if _mapping.is_node_run(tags, metadata):  # a task the graph's loop scheduled
-                if node != _START_NODE:
-                    workflow = self._workflow_of(parent, metadata)
-                    self._start_node(recorder, run_id, workflow, parent, node, metadata, now)
-                    return
-            elif (
-                parent.kind == NODE
-                and parent.node is not None
-                and name == node
-                and metadata.get("langgraph_checkpoint_ns") not in (None, parent.ns)
-            ):  # a functional-API @task called from inside a node (an @entrypoint)
-                self._start_node(recorder, run_id, parent.node, parent, node, metadata, now)
-                return
+        """Any other runnable: no span of its own unless verbose (an edge function routes its node)."""
         kind = ROUTE if parent.kind == NODE and _mapping.is_writer_step(tags) else CHAIN
         if self.verbose:
             label = str(name) if name else "chain"
@@ -380,11 +382,12 @@ class CallbackHandler(_Base):
         record = _stage(
             node,
             workflow.graph,
-            step if isinstance(step, int) and not isinstance(step, bool) else None,
+            step if type(step) is int or (isinstance(step, int) and not isinstance(step, bool)) else None,
             attempt if attempt > 1 else None,
         )
         call = recorder.start(record, parent.call, start_ns=now)
-        run = self._add(recorder, run_id, NODE, call, parent, now)
+        run = Run(key_of(run_id), NODE, call, recorder, parent.root, now, True)
+        self._runs.add(run)
         run.node = workflow
         run.name = node
         run.ns = ns if isinstance(ns, str) else None

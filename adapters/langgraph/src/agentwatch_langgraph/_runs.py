@@ -120,16 +120,20 @@ class RunTable:
             key = run_id
         return self._runs.get(key)
 
+    # add / pop / get take no lock: each is one or two single dict operations, atomic on their own
+    # (the GIL, or the per-object locks of a free-threaded build). Only what walks the table or a
+    # root's children (the sweep, ending a root's descendants, clear) holds the lock, and walks a
+    # copy of the keys, so a run added meanwhile is never lost: at worst it ends on its own.
     def add(self, run: Run) -> None:
         key = run.key
         root = run.root
+        self._runs[key] = run
+        if root is not run and root.children is not None:
+            root.children[key] = None
+        self._added = added = self._added + 1  # a lost increment only delays a sweep
+        if added % _SWEEP_EVERY and len(self._runs) <= self._max_runs:
+            return
         with self._lock:
-            self._runs[key] = run
-            if root is not run and root.children is not None:
-                root.children[key] = None
-            self._added = added = self._added + 1
-            if len(self._runs) <= self._max_runs and added % _SWEEP_EVERY:
-                return
             victims = self._expired_locked(run.start_ns)
         if victims:
             self._close(victims, None)
@@ -140,22 +144,24 @@ class RunTable:
             key = run_id.int
         except AttributeError:
             key = run_id
-        with self._lock:
-            run = self._runs.pop(key, None)
-            if run is not None:
-                root = run.root
-                if root is not run and root.children is not None:
-                    root.children.pop(key, None)
+        run = self._runs.pop(key, None)
+        if run is not None:
+            root = run.root
+            if root is not run and root.children is not None:
+                root.children.pop(key, None)
         return run
 
     def pop_descendants(self, root: Run) -> list[Run]:
         """Remove and return the runs still open below a top-level run (most recent first)."""
+        children = root.children
+        if not children:
+            return []
         with self._lock:
-            children = root.children
-            if not children:
-                return []
-            found = [r for r in (self._runs.pop(i, None) for i in children) if r is not None]
-            children.clear()
+            keys = list(children)
+            for key in keys:
+                children.pop(key, None)
+            pop = self._runs.pop
+            found = [r for r in (pop(k, None) for k in keys) if r is not None]
         found.reverse()
         return found
 
@@ -164,17 +170,26 @@ class RunTable:
         runs = self._runs
         oldest_allowed = now_ns - self._max_age_ns
         while runs:
-            key = next(iter(runs))
-            run = runs[key]
+            try:
+                key = next(iter(runs))
+            except (StopIteration, RuntimeError):  # emptied meanwhile
+                break
+            run = runs.get(key)
+            if run is None:  # ended meanwhile
+                continue
             if len(runs) <= self._max_runs and run.start_ns >= oldest_allowed:
                 break
-            del runs[key]
+            if runs.pop(key, None) is None:
+                continue
             victims.append(run)
             root = run.root
             if root is run:
-                if run.children:
-                    victims.extend(r for r in (runs.pop(i, None) for i in run.children) if r is not None)
-                    run.children.clear()
+                children = run.children
+                if children:
+                    keys = list(children)
+                    for k in keys:
+                        children.pop(k, None)
+                    victims.extend(r for r in (runs.pop(k, None) for k in keys) if r is not None)
             elif root.children is not None:
                 root.children.pop(key, None)
         return victims
@@ -193,5 +208,6 @@ class RunTable:
     def clear(self) -> list[Run]:
         with self._lock:
             runs = list(self._runs.values())
-            self._runs.clear()
+            for run in runs:
+                self._runs.pop(run.key, None)
         return runs
