@@ -9,13 +9,18 @@ How a wrapped SDK method records a call (:func:`wrap_method`):
 1. If agentwatch is not configured, or the client is not instrumented, the original method runs
    and nothing else happens (one dict lookup).
 2. Otherwise the adapter's :class:`Operation` builds an :class:`~agentwatch.records.Inference`
-   from the call's arguments; the recorder opens its span, which is made current while the SDK
-   works, and an :class:`Exchange` counts the HTTP attempts (the SDK's own retries) and keeps the
-   allow-listed response headers (rate limits, ``retry-after``).
+   from the call's arguments (once per client for repeated arguments, see
+   :attr:`Operation.record_keys`); the recorder opens its span, which is made current while the
+   SDK works, and an :class:`Exchange` counts the HTTP attempts (the SDK's own retries) and keeps
+   the last response's headers, read (allow-listed: rate limits, ``retry-after``) only when the
+   call was retried or failed.
 3. The SDK's exception reaches the caller unchanged; the call ends with it (``error.type``).
 4. A plain result is read by the operation and the call ends. A stream is handed back inside a
    :class:`StreamProxy`: the call ends when the stream is exhausted, fails, is closed, or is
-   garbage-collected half-read (outcome ``interrupted``).
+   dropped half-read (outcome ``interrupted``).
+
+Everything per call or per streamed chunk is on the hot path: what can be decided once (a client's
+settings and records, the kind of a result class) is, and nothing there does I/O or holds a lock.
 
 Threading contract: everything here may run on any thread or task and never raises into the
 caller; failures are counted by :func:`agentwatch.errors.report`.
