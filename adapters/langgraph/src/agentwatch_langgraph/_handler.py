@@ -116,7 +116,8 @@ _stages: dict[tuple[str, str | None, int | None, int | None], Stage] = {}
 
 def _stage(node: str, graph: str | None, step: int | None, attempt: int | None) -> Stage:
     """One record per (node, graph, step, attempt), built once (see :func:`_mapping.cached`)."""
-    record, key = _mapping.cached(_stages, (node, graph, step, attempt))
+    key = (node, graph, step, attempt)  # always hashable
+    record = _stages.get(key)
     if record is None:
         record = _mapping.store(_stages, key, Stage(name=node, graph=graph, step=step, attempt=attempt))
     return record
@@ -129,7 +130,8 @@ def _workflow(graph: str, thread: str | None, links: tuple[SpanRef, ...]) -> Wor
     """One record per (graph, thread), unless the run links to an interrupted one."""
     if links:
         return Workflow(name=graph, conversation_id=thread, links=links)
-    record, key = _mapping.cached(_workflows, (graph, thread))
+    key = (graph, thread)  # always hashable
+    record = _workflows.get(key)
     if record is None:
         record = _mapping.store(_workflows, key, Workflow(name=graph, conversation_id=thread))
     return record
