@@ -170,6 +170,7 @@ class CallbackHandler(_Base):
         self.graph_name = graph_name
         self.verbose = verbose
         self._runs = RunTable(max_runs, max_age_s, self._abandon)
+        self._promoting = threading.Lock()  # rare: the first task of a subgraph run
         _register(self)
 
     # LangChain runs an inline handler in the caller's own thread / task instead of an executor
@@ -340,14 +341,14 @@ class CallbackHandler(_Base):
 
     def _promote(self, chain: Run, metadata: Mapping[str, Any]) -> Run:
         """A chain that runs graph tasks is a (sub)graph run: give it its workflow span now."""
-        with self._runs._lock:
+        with self._promoting:
             if chain.kind == WORKFLOW:
                 return chain
             graph = chain.name or _DEFAULT_GRAPH
             thread = _mapping.thread_id(metadata)
             parent_call = chain.call
             call = chain.recorder.start(
-                Workflow(name=graph, conversation_id=thread),
+                _workflow(graph, thread, ()),
                 parent_call if parent_call is not None else AMBIENT,
                 start_ns=chain.start_ns,
             )
