@@ -289,7 +289,7 @@ def _on_response(response: Any) -> None:
     exchange = _EXCHANGE.get()
     if exchange is not None:
         try:
-            exchange.capture(response.headers)
+            exchange.last_headers = response.headers  # read only if the call needs them
         except Exception as exc:
             errors.report("instrumentation", exc)
 
