@@ -417,8 +417,8 @@ class _InFlight(Exchange):
 
 
 _MAX_RECORDS = 64
-"""Records cached per client and operation kind: enough for the models and settings an application
-uses; a client that sends more distinct requests gets the others built per call."""
+"""Records cached per client: enough for the models and settings an application uses; a client that
+sends more distinct requests gets the others made per call."""
 
 
 def _start(op: Operation, settings: Any, kwargs: dict[str, Any]) -> _InFlight | None:
