@@ -152,7 +152,7 @@ class MinimalHandler(BaseCallbackHandler):
 
 
 class EndCounter(SpanProcessor):
-    """Counts spans as they end (nothing else): the spans a processor after it was handed."""
+    """Counts spans as they end (nothing else): how many the processors after it were handed."""
 
     def __init__(self) -> None:
         self.ended = 0
