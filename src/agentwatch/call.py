@@ -168,7 +168,7 @@ class Call:
         ``key`` names a credential (``authorization``, ``api_key``, ``password`` ...): secrets are
         never recorded. Text values are scrubbed of API keys and connection-string passwords.
         """
-        if value is None or not isinstance(key, str):
+        if value is None or not isinstance(key, str) or not key:
             return
         try:
             if is_sensitive_key(key):

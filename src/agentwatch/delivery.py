@@ -33,7 +33,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from agentwatch import errors, forking, names
+from agentwatch import errors, forking, names, span_attributes
 
 #: listener(event, reason, count): event is "exported" or "dropped"
 DeliveryListener = Callable[[str, str, int], None]
@@ -298,3 +298,6 @@ class GuardedSpanProcessor(SpanProcessor):
         if not finished:
             # The export thread is stuck on a slow backend: let the exporter stop its retries.
             _in_thread(self.exporter.shutdown, 0.5, "agentwatch-exporter-shutdown")
+
+
+span_attributes.quiet_on_start(GuardedSpanProcessor)

@@ -39,6 +39,7 @@ from agentwatch.records import (
     Workflow,
 )
 from agentwatch.sanitize import INT64_MAX, safe_text, scrub_secrets
+from agentwatch.span_attributes import set_clean, start_span
 from agentwatch.usage import Usage
 
 PriceFn = Callable[[str | None, str, Usage, datetime | None], Cost | None]
@@ -176,9 +177,7 @@ class Recorder:
                                      trace_flags=TraceFlags(TraceFlags.SAMPLED)))
                     for r in record.links
                 ]
-            span = self.tracer.start_span(
-                name, context=ctx, kind=kind, attributes=attrs, links=links, start_time=start_ns
-            )
+            span = start_span(self.tracer, name, ctx, kind, attrs, links, start_ns)
             call = Call(record, span, parent_call, start_ns)
             if isinstance(record, Stage):
                 call.graph = record.graph
@@ -439,7 +438,7 @@ class Recorder:
             error_type = _text(error_type)
             attrs[names.ERROR_TYPE] = error_type
         if attrs:
-            span.set_attributes(attrs)
+            set_clean(span, attrs)
         if outcome == names.OUTCOME_ERROR:
             description = _description(error) if error is not None else None
             span.set_status(Status(StatusCode.ERROR, description))
