@@ -26,52 +26,87 @@ def _identity_model(provider: str | None, model: str) -> str:
     return model
 
 
-class _Family:
-    """A metric plus a cache of its labelled children."""
+def _has_value_holders(child: Any, histogram: bool) -> bool:
+    """Whether ``child`` keeps its numbers the way prometheus-client has since 0.4 (a value holder
+    with ``inc``: a locked float, or a memory-mapped one in multiprocess mode)."""
+    if histogram:
+        holders = [getattr(child, "_sum", None), *getattr(child, "_buckets", ())]
+        return len(holders) > 1 and all(callable(getattr(h, "inc", None)) for h in holders)
+    return callable(getattr(getattr(child, "_value", None), "inc", None))
 
-    __slots__ = ("buckets", "children", "exemplar_ns", "metric")
+
+class _Family:
+    """A metric plus a cache of its labelled children.
+
+    Hot path: a plain update goes straight to the child's value holder (what ``Counter.inc`` and
+    ``Histogram.observe`` end up doing, minus three Python calls and a linear bucket scan); the
+    public methods are used for updates carrying an exemplar, and for every update if a future
+    prometheus-client keeps its numbers differently.
+    """
+
+    __slots__ = ("buckets", "children", "direct", "exemplar_ns", "metric")
 
     def __init__(self, metric: Counter | Histogram, buckets: Sequence[float] = ()) -> None:
         self.metric = metric
         self.buckets = tuple(buckets)
         self.children: dict[tuple[str, ...], Any] = {}
         self.exemplar_ns: dict[Any, int] = {}
+        self.direct: bool | None = None  # decided on the first child
 
     def child(self, values: tuple[str, ...]) -> Any:
-        child = self.children.get(values)
+        child: Any = self.children.get(values)
         if child is None:
             child = self.metric.labels(*values) if values else self.metric
+            if self.direct is None:
+                self.direct = _has_value_holders(child, isinstance(self.metric, Histogram)) and (
+                    not self.buckets or tuple(child._upper_bounds[:-1]) == self.buckets)
             self.children[values] = child
         return child
 
     def inc(self, values: tuple[str, ...], amount: float, trace_id: int, now_ns: int) -> None:
-        """Add ``amount``; a counter's exemplar is refreshed at most once a second per series (only the
-        latest one is ever exposed, and validating one costs more than the increment itself)."""
+        """Add ``amount`` to the series of ``values``."""
         child = self.children.get(values)
         if child is None:
             child = self.child(values)
-        if trace_id and now_ns - self.exemplar_ns.get(values, 0) >= _EXEMPLAR_EVERY_NS:
-            self.exemplar_ns[values] = now_ns
+        self.inc_child(child, amount, trace_id, now_ns)
+
+    def inc_child(self, child: Any, amount: float, trace_id: int, now_ns: int) -> None:
+        """Add ``amount``; a counter's exemplar is refreshed at most once a second per series (only the
+        latest one is ever exposed, and validating one costs more than the increment itself)."""
+        if trace_id and now_ns - self.exemplar_ns.get(child, 0) >= _EXEMPLAR_EVERY_NS:
+            self.exemplar_ns[child] = now_ns
             child.inc(amount, {"trace_id": format(trace_id, "032x")})
+        elif self.direct:
+            child._value.inc(amount)
         else:
             child.inc(amount)
 
     def observe(self, values: tuple[str, ...], amount: float, trace_id: int, now_ns: int) -> None:
-        """Observe ``amount``; each bucket's exemplar is refreshed at most once a second per series."""
+        """Observe ``amount`` in the series of ``values``."""
         child = self.children.get(values)
         if child is None:
             child = self.child(values)
+        self.observe_child(child, amount, trace_id, now_ns)
+
+    def observe_child(self, child: Any, amount: float, trace_id: int, now_ns: int) -> None:
+        """Observe ``amount``; each bucket's exemplar is refreshed at most once a second per series."""
+        bucket = bisect_left(self.buckets, amount)  # the first bound >= amount, as the client finds it
         if trace_id:
-            key = (values, bisect_left(self.buckets, amount))
+            key = (child, bucket)
             if now_ns - self.exemplar_ns.get(key, 0) >= _EXEMPLAR_EVERY_NS:
                 self.exemplar_ns[key] = now_ns
                 child.observe(amount, {"trace_id": format(trace_id, "032x")})
                 return
-        child.observe(amount)
+        if self.direct:
+            child._sum.inc(amount)
+            child._buckets[bucket].inc(1)  # past the last bound: +Inf, the client's last bucket
+        else:
+            child.observe(amount)
 
     def reset(self) -> None:
         self.children = {}
         self.exemplar_ns = {}
+        self.direct = None
         metric: Any = self.metric
         if hasattr(metric, "_lock"):
             metric._lock = threading.Lock()
@@ -79,6 +114,27 @@ class _Family:
             metric.clear()
         else:  # an unlabelled metric: a new value holder
             metric._metric_init()
+
+
+class _LlmSeries:
+    """The label children of one (provider, model, operation), resolved once: a model call then
+    costs a dict lookup instead of a label guard, a tuple and a lookup per metric it updates."""
+
+    __slots__ = ("calls", "cost", "duration", "labels", "tokens", "ttft", "unpriced")
+
+    def __init__(self, labels: tuple[str, str, str]) -> None:
+        # Children are made on first use only: a labelled child is exported (as 0) once it exists.
+        self.labels = labels
+        self.duration: Any = None
+        self.cost: Any = None
+        self.unpriced: Any = None
+        self.ttft: Any = None
+        self.calls: dict[str, Any] = {}
+        self.tokens: dict[str, Any] = {}
+
+
+#: distinct (provider, model, operation) kept resolved; past this, calls resolve their labels each time
+_MAX_SERIES = 4096
 
 
 class PrometheusSink:
@@ -151,6 +207,7 @@ class PrometheusSink:
         self.internal_errors = counter(names.M_INTERNAL_ERRORS,
                                        "Errors inside agentwatch (caught; the application went on).",
                                        ["component"])
+        self._llm_series: dict[tuple[str, str, str], _LlmSeries] = {}
         errors.add_listener(self.on_internal_error)
         self.spans_dropped = counter(names.M_SPANS_DROPPED,
                                      "Spans that never reached the trace backend (queue full, export failed, "
@@ -172,6 +229,7 @@ class PrometheusSink:
     def _after_fork(self) -> None:
         """In a forked worker: start every metric from zero with fresh locks (the parent's values
         stay the parent's; a lock another thread held at the fork would stay held forever)."""
+        self._llm_series = {}
         for family in vars(self).values():
             if isinstance(family, _Family):
                 family.reset()
@@ -184,37 +242,62 @@ class PrometheusSink:
     def on_internal_error(self, component: str) -> None:
         self.internal_errors.child((self._guards["component"](component),)).inc()
 
+    def _series(self, raw: tuple[str, str, str]) -> _LlmSeries:
+        provider, model, operation = raw
+        g = self._guards
+        series = _LlmSeries((g["provider"](provider), g["model"](self.model_label(provider, model)),
+                                   g["operation"](operation)))
+        if len(self._llm_series) < _MAX_SERIES:
+            self._llm_series[raw] = series
+        return series
+
+    def _tokens(self, series: _LlmSeries, kind: str, amount: int, ex: int, now: int) -> None:
+        child = series.tokens.get(kind)
+        if child is None:
+            child = series.tokens[kind] = self.llm_tokens.child((*series.labels, kind))
+        self.llm_tokens.inc_child(child, amount, ex, now)
+
     def on_completed(self, c: Completed) -> None:
         ex = c.trace_id if self.exemplars else 0  # exemplar: the span's trace id
         record = c.record
         g = self._guards
         now = c.end_ns
         if isinstance(record, Inference):
-            provider = g["provider"](record.provider)
-            model = g["model"](self.model_label(record.provider, c.response_model or record.model))
-            op = g["operation"](record.operation)
-            self.llm_calls.inc((provider, model, op, c.outcome), 1, ex, now)
-            self.llm_duration.observe((provider, model, op), c.duration_s, ex, now)
+            raw = (record.provider, c.response_model or record.model, record.operation)
+            series = self._llm_series.get(raw)
+            if series is None:
+                series = self._series(raw)
+            calls = series.calls.get(c.outcome)
+            if calls is None:
+                calls = series.calls[c.outcome] = self.llm_calls.child((*series.labels, c.outcome))
+            self.llm_calls.inc_child(calls, 1, ex, now)
+            if series.duration is None:
+                series.duration = self.llm_duration.child(series.labels)
+            self.llm_duration.observe_child(series.duration, c.duration_s, ex, now)
             if c.time_to_first_chunk_s is not None:
-                self.llm_ttft.observe((provider, model), c.time_to_first_chunk_s, ex, now)
+                if series.ttft is None:
+                    series.ttft = self.llm_ttft.child(series.labels[:2])
+                self.llm_ttft.observe_child(series.ttft, c.time_to_first_chunk_s, ex, now)
             usage = c.usage
             if usage is not None:
-                tokens = self.llm_tokens
-                tokens.inc((provider, model, op, names.TOKEN_INPUT), usage.input_tokens, ex, now)
-                tokens.inc((provider, model, op, names.TOKEN_OUTPUT), usage.output_tokens, ex, now)
+                self._tokens(series, names.TOKEN_INPUT, usage.input_tokens, ex, now)
+                self._tokens(series, names.TOKEN_OUTPUT, usage.output_tokens, ex, now)
                 if usage.cache_read_tokens:
-                    tokens.inc((provider, model, op, names.TOKEN_CACHE_READ), usage.cache_read_tokens,
-                               ex, now)
+                    self._tokens(series, names.TOKEN_CACHE_READ, usage.cache_read_tokens, ex, now)
                 if usage.cache_write_tokens:
-                    tokens.inc((provider, model, op, names.TOKEN_CACHE_WRITE), usage.cache_write_tokens,
-                               ex, now)
+                    self._tokens(series, names.TOKEN_CACHE_WRITE, usage.cache_write_tokens, ex, now)
                 if usage.reasoning_tokens:
-                    tokens.inc((provider, model, op, names.TOKEN_REASONING), usage.reasoning_tokens, ex, now)
+                    self._tokens(series, names.TOKEN_REASONING, usage.reasoning_tokens, ex, now)
                 if c.cost is not None:
-                    self.llm_cost.inc((provider, model, op), c.cost.total, ex, now)
+                    if series.cost is None:
+                        series.cost = self.llm_cost.child(series.labels)
+                    self.llm_cost.inc_child(series.cost, c.cost.total, ex, now)
                 else:
-                    self.unpriced.inc((provider, model), 1, ex, now)
+                    if series.unpriced is None:
+                        series.unpriced = self.unpriced.child(series.labels[:2])
+                    self.unpriced.inc_child(series.unpriced, 1, ex, now)
             if c.outcome == names.OUTCOME_ERROR:
+                provider, model, _ = series.labels
                 self.llm_errors.inc((provider, model, g["error_type"](c.error_type)), 1, ex, now)
         elif isinstance(record, Stage):
             graph = g["graph"](c.graph) if c.graph else ""
