@@ -69,9 +69,22 @@ def _has(obj: Any, key: str) -> bool:
     return _get(obj, key, _MISSING) is not _MISSING
 
 
+def _counts(obj: Any, keys: tuple[str, ...]) -> list[int]:
+    """``_count(obj, key)`` for each of ``keys``, in one call (a model call reads eight or so)."""
+    if obj is None:
+        return [0] * len(keys)
+    values: list[Any] = [obj.get(k) for k in keys] if type(obj) is dict else [_get(obj, k) for k in keys]
+    for i, value in enumerate(values):
+        if type(value) is not int or value < 0:
+            values[i] = 0 if value is None else _count(obj, keys[i])
+    return values
+
+
 def _count(obj: Any, key: str, *, required: bool = False) -> int:
     """A non-negative integer count at ``obj[key]`` (0 when absent and not required)."""
-    value = _get(obj, key)
+    value = obj.get(key) if type(obj) is dict else _get(obj, key)
+    if type(value) is int and value >= 0:  # the common case first
+        return value
     if value is None:
         if required:
             raise _Malformed(f"missing {key}")
@@ -87,8 +100,13 @@ def _count(obj: Any, key: str, *, required: bool = False) -> int:
     raise _Malformed(f"{key} is not a token count: {type(value).__name__}")
 
 
+_NOT_CONTAINERS = (str, bytes, int, float, bool)
+
+
 def _is_usage_container(obj: Any) -> bool:
-    return obj is not None and not isinstance(obj, (str, bytes, int, float, bool))
+    if type(obj) is dict:  # the common case, before the isinstance check
+        return True
+    return obj is not None and not isinstance(obj, _NOT_CONTAINERS)
 
 
 def _checked(usage: Usage) -> Usage:
@@ -122,21 +140,16 @@ def _safe(shape: str, build: Any, obj: Any, *args: Any) -> Usage | None:
 
 
 # --- OpenAI -----------------------------------------------------------------------------------------
+_OPENAI_PROMPT_DETAILS = ("cached_tokens", "cache_write_tokens", "audio_tokens", "image_tokens")
+_OPENAI_COMPLETION_DETAILS = ("reasoning_tokens", "audio_tokens")
+
+
 def _openai_chat(u: Any) -> Usage:
     prompt = _count(u, "prompt_tokens", required=True)
     completion = _count(u, "completion_tokens")
-    pd = _get(u, "prompt_tokens_details")
-    cd = _get(u, "completion_tokens_details")
-    return Usage(
-        input_tokens=prompt,
-        output_tokens=completion,
-        cache_read_tokens=_count(pd, "cached_tokens"),
-        cache_write_tokens=_count(pd, "cache_write_tokens"),
-        reasoning_tokens=_count(cd, "reasoning_tokens"),
-        input_audio_tokens=_count(pd, "audio_tokens"),
-        output_audio_tokens=_count(cd, "audio_tokens"),
-        input_image_tokens=_count(pd, "image_tokens"),
-    )
+    read, write, audio_in, image_in = _counts(_get(u, "prompt_tokens_details"), _OPENAI_PROMPT_DETAILS)
+    reasoning, audio_out = _counts(_get(u, "completion_tokens_details"), _OPENAI_COMPLETION_DETAILS)
+    return Usage(prompt, completion, read, write, reasoning, 0, audio_in, audio_out, image_in)
 
 
 def usage_from_openai_chat(obj: Any) -> Usage | None:
@@ -386,12 +399,16 @@ def usage_from_any(obj: Any) -> Usage | None:
         return None
 
 
+_SELF_RESPONSE_MESSAGE = (None, "response", "message")
+
+
 def _first_text(obj: Any, key: str, meta_keys: tuple[str, ...]) -> str | None:
     """``obj.key`` (also on a wrapped ``response`` / ``message``), else LangChain ``response_metadata``."""
     try:
         if not _is_usage_container(obj):
             return None
-        for holder in (obj, _get(obj, "response"), _get(obj, "message")):
+        for holder_key in _SELF_RESPONSE_MESSAGE:
+            holder = obj if holder_key is None else _get(obj, holder_key)
             if holder is None or not _is_usage_container(holder):
                 continue
             value = _get(holder, key)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Usage:
     """Token counts of one call.
 
@@ -29,6 +29,34 @@ class Usage:
     output_audio_tokens: int = 0
     input_image_tokens: int = 0
     estimated: bool = False
+
+    # One is made per model call: filling the instance dict at once costs half of what the frozen
+    # dataclass __init__ (one object.__setattr__ per field) does. Same signature as the generated one.
+    def __init__(
+        self,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        reasoning_tokens: int = 0,
+        cache_write_1h_tokens: int = 0,
+        input_audio_tokens: int = 0,
+        output_audio_tokens: int = 0,
+        input_image_tokens: int = 0,
+        estimated: bool = False,
+    ) -> None:
+        self.__dict__.update(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cache_read_tokens=cache_read_tokens,
+            cache_write_tokens=cache_write_tokens,
+            reasoning_tokens=reasoning_tokens,
+            cache_write_1h_tokens=cache_write_1h_tokens,
+            input_audio_tokens=input_audio_tokens,
+            output_audio_tokens=output_audio_tokens,
+            input_image_tokens=input_image_tokens,
+            estimated=estimated,
+        )
 
     @property
     def uncached_input_tokens(self) -> int:
