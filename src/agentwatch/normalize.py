@@ -52,12 +52,23 @@ class _Malformed(ValueError):
     """A usage payload that cannot be trusted (reported once as a counted warning)."""
 
 
+#: whether a type is a Mapping, remembered per type (isinstance against the ABC costs ~1 µs when
+#: the answer is no, as it is for every SDK response object)
+_is_mapping: dict[type, bool] = {}
+
+
 def _get(obj: Any, key: str, default: Any = None) -> Any:
     if type(obj) is dict:  # the common case, without the (slow) ABC check below
         return obj.get(key, default)
     if obj is None:
         return default
-    if isinstance(obj, Mapping):
+    kind = type(obj)
+    mapping = _is_mapping.get(kind)
+    if mapping is None:
+        mapping = isinstance(obj, Mapping)
+        if len(_is_mapping) < 1024:
+            _is_mapping[kind] = mapping
+    if mapping:
         return obj.get(key, default)
     try:
         return getattr(obj, key, default)

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 Resolver = Callable[[], "Call | None"]
 
 CALL_KEY = otel_context.create_key("agentwatch-call")
+#: the key under which the OTel API keeps the current span (it offers no public name for it)
+SPAN_KEY: str = next(iter(trace.set_span_in_context(trace.INVALID_SPAN, otel_context.Context())))
 
 _lock = threading.Lock()
 _resolvers: tuple[Resolver, ...] = ()
@@ -57,9 +59,11 @@ def unregister_resolver(resolver: Resolver) -> None:
 
 
 def context_with(call: Call, base: otel_context.Context | None = None) -> otel_context.Context:
-    """An OTel context whose current span is ``call``'s span and whose agentwatch call is ``call``."""
-    ctx = trace.set_span_in_context(call.span, base)
-    return otel_context.set_value(CALL_KEY, call, ctx)
+    """An OTel context whose current span is ``call``'s span and whose agentwatch call is ``call``
+    (one copy of ``base``, or of the current context, instead of one per value)."""
+    if base is None:
+        base = otel_context.get_current()
+    return otel_context.Context({**base, SPAN_KEY: call.span, CALL_KEY: call})
 
 
 def resolve() -> tuple[Call | None, otel_context.Context | None]:

@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from opentelemetry import context as otel_context
-from opentelemetry import trace
 
 from agentwatch import _state, errors, forking, names
 from agentwatch import parenting as _parenting
@@ -378,16 +377,6 @@ class Operation:
     kinds: dict[type, int] = field(default_factory=dict, init=False, repr=False)
 
 
-_SPAN_KEY: str = next(iter(trace.set_span_in_context(trace.INVALID_SPAN, otel_context.Context())))
-"""The OTel context key of the current span (learnt through the public API, once)."""
-
-
-def _call_context(call: Call) -> otel_context.Context:
-    """:func:`agentwatch.parenting.context_with` on the current context, in one copy instead of two."""
-    current = otel_context.get_current()
-    return otel_context.Context({**current, _SPAN_KEY: call.span, _parenting.CALL_KEY: call})
-
-
 class _InFlight(Exchange):
     """A started call: current (with its exchange) while the SDK works, until :meth:`leave`."""
 
@@ -401,7 +390,7 @@ class _InFlight(Exchange):
         self.record = record
         self.sent = sent
         self.exchange_token: contextvars.Token[Exchange | None] = _EXCHANGE.set(self)
-        self.context_token: object = otel_context.attach(_call_context(call))
+        self.context_token: object = otel_context.attach(_parenting.context_with(call))
 
     def leave(self, failed: bool = False) -> None:
         try:
