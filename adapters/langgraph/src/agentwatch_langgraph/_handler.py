@@ -12,7 +12,8 @@ Shape of a graph run (parent/child from ``run_id`` / ``parent_run_id``, never am
 
 Threading: LangGraph calls handlers from worker threads (parallel branches) and, with ``ainvoke``,
 from the event loop. The handler runs *inline* (``run_inline``), so its callbacks execute in the
-context of the code they report on; its state is a lock-guarded, bounded table.
+context of the code they report on; its state is a bounded table that a callback
+updates with single dict operations (no lock on the per-callback path).
 """
 
 from __future__ import annotations
