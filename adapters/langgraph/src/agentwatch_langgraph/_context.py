@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, final
 from langchain_core.callbacks.base import BaseCallbackManager
 from langchain_core.runnables.config import var_child_runnable_config
 from opentelemetry import context as otel_context
-from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import INVALID_SPAN, Span, SpanContext, Status, StatusCode
 from opentelemetry.util import types
@@ -42,8 +41,7 @@ _model_call: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
     "agentwatch_langgraph_model_call", default=None
 )
 _handler_type: type[CallbackHandler] | None = None
-#: the context key OpenTelemetry keeps the current span under (read once: the API names it per process)
-_SPAN_KEY = next(iter(trace.set_span_in_context(INVALID_SPAN, Context())))
+_SPAN_KEY = parenting.SPAN_KEY
 _CALL_KEY = parenting.CALL_KEY
 
 
