@@ -283,30 +283,23 @@ class AnthropicStreamUsage:
 
 
 # --- LangChain ---------------------------------------------------------------------------------------
+_LANGCHAIN_INPUT_DETAILS = ("cache_read", "ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens",
+                            "cache_creation", "audio")
+_LANGCHAIN_OUTPUT_DETAILS = ("reasoning", "audio")
+
+
 def _langchain(u: Any, provider: str | None) -> Usage:
-    itd = _get(u, "input_token_details")
-    otd = _get(u, "output_token_details")
     inp = _count(u, "input_tokens", required=True)
-    read = _count(itd, "cache_read")
-    w5 = _count(itd, "ephemeral_5m_input_tokens")
-    w1h = _count(itd, "ephemeral_1h_input_tokens")
-    write = _count(itd, "cache_creation")
+    read, w5, w1h, write, audio_in = _counts(_get(u, "input_token_details"), _LANGCHAIN_INPUT_DETAILS)
+    reasoning, audio_out = _counts(_get(u, "output_token_details"), _LANGCHAIN_OUTPUT_DETAILS)
     if write == 0 and (w5 or w1h):
         # langchain-anthropic reports the TTL split instead of ``cache_creation`` in some versions.
         write = w5 + w1h
     if provider is not None and provider.lower().startswith("anthropic") and read + write > inp:
         # An Anthropic ``usage_metadata`` built from the raw SDK numbers (input without cache).
         inp += read + write
-    return Usage(
-        input_tokens=inp,
-        output_tokens=_count(u, "output_tokens"),
-        cache_read_tokens=read,
-        cache_write_tokens=write,
-        cache_write_1h_tokens=min(w1h, write),
-        reasoning_tokens=_count(otd, "reasoning"),
-        input_audio_tokens=_count(itd, "audio"),
-        output_audio_tokens=_count(otd, "audio"),
-    )
+    out = _count(u, "output_tokens")
+    return Usage(inp, out, read, write, reasoning, min(w1h, write), audio_in, audio_out)
 
 
 def usage_from_langchain(usage_metadata: Any, provider: str | None = None) -> Usage | None:

@@ -489,8 +489,6 @@ class Recorder:
 class _Shadow(Call):
     """A model call nested in another model call: records nothing, lends what it learns to the outer one."""
 
-    __slots__ = ()
-
     def __init__(self, record: Record, outer: Call, start_ns: int) -> None:
         super().__init__(record, outer.span, outer, start_ns)
 
