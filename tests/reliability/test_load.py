@@ -109,7 +109,10 @@ def test_100k_decorated_calls_keep_memory_flat() -> None:
     assert rss_100k - rss_25k < 1024, checkpoints
     growth = after.compare_to(before, "lineno")
     grown = sum(d.size_diff for d in growth if d.size_diff > 0)
-    ours = sum(d.size_diff for d in growth if d.size_diff > 0 and "agentwatch" in d.traceback[0].filename)
+    # span_attributes.py writes into the SDK span's own attribute dict: that memory is the span's
+    # (it counts in ``grown``, as it did when the SDK's set_attributes wrote it), not agentwatch's.
+    ours = sum(d.size_diff for d in growth if d.size_diff > 0 and "agentwatch" in d.traceback[0].filename
+               and not d.traceback[0].filename.endswith("span_attributes.py"))
     print(grown, ours, growth[:5])
     assert ours < 4 * 1024, growth[:5]  # 4,800 traced calls: under a byte per call
     assert grown < 64 * 1024, growth[:5]
