@@ -242,3 +242,21 @@ def test_usage_keeps_the_dataclass_contract() -> None:
     assert dataclasses.replace(usage, output_tokens=5).output_tokens == 5
     with pytest.raises(dataclasses.FrozenInstanceError):
         usage.input_tokens = 1  # type: ignore[misc]
+
+
+def test_a_folded_model_label_is_counted_on_every_call() -> None:
+    # Past the label limit a model becomes "other" and each such call counts in
+    # agentwatch_label_overflow_total, whether or not the series was resolved before.
+    registry = CollectorRegistry()
+    sink = PrometheusSink(registry, exemplars=False, max_label_values=2)
+    try:
+        for model in ("m1", "m2", "m3", "m3", "m3", "m4"):
+            record = Inference(provider="openai", model=model)
+            sink.on_completed(Completed(record=record, outcome="ok", duration_s=0.1, start_ns=0, end_ns=1,
+                                        usage=Usage(10, 1)))
+        got = samples(registry)
+        assert got[("agentwatch_label_overflow_total", (("label", "model"),))] == 4
+        assert got[("agentwatch_llm_calls_total", (("model", "other"), ("operation", "chat"),
+                                                   ("outcome", "ok"), ("provider", "openai")))] == 4
+    finally:
+        sink.close()

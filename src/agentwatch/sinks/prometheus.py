@@ -120,7 +120,7 @@ class _LlmSeries:
     """The label children of one (provider, model, operation), resolved once: a model call then
     costs a dict lookup instead of a label guard, a tuple and a lookup per metric it updates."""
 
-    __slots__ = ("calls", "cost", "duration", "labels", "tokens", "ttft", "unpriced")
+    __slots__ = ("calls", "cost", "duration", "folded", "labels", "tokens", "ttft", "unpriced")
 
     def __init__(self, labels: tuple[str, str, str]) -> None:
         # Children are made on first use only: a labelled child is exported (as 0) once it exists.
@@ -131,6 +131,8 @@ class _LlmSeries:
         self.ttft: Any = None
         self.calls: dict[str, Any] = {}
         self.tokens: dict[str, Any] = {}
+        #: labels whose value the cardinality limit folded into "other" (counted again on each use)
+        self.folded: tuple[str, ...] = ()
 
 
 #: distinct (provider, model, operation) kept resolved; past this, calls resolve their labels each time
@@ -245,8 +247,12 @@ class PrometheusSink:
     def _series(self, raw: tuple[str, str, str]) -> _LlmSeries:
         provider, model, operation = raw
         g = self._guards
+        guards = (g["provider"], g["model"], g["operation"])
+        folded_before = [guard.overflowed for guard in guards]
         series = _LlmSeries((g["provider"](provider), g["model"](self.model_label(provider, model)),
-                                   g["operation"](operation)))
+                             g["operation"](operation)))
+        series.folded = tuple(guard.label for guard, n in zip(guards, folded_before, strict=True)
+                              if guard.overflowed != n)
         if len(self._llm_series) < _MAX_SERIES:
             self._llm_series[raw] = series
         return series
@@ -267,6 +273,9 @@ class PrometheusSink:
             series = self._llm_series.get(raw)
             if series is None:
                 series = self._series(raw)
+            elif series.folded:  # the guard counts each folded value; a resolved series does the same
+                for label in series.folded:
+                    self._count_overflow(label)
             calls = series.calls.get(c.outcome)
             if calls is None:
                 calls = series.calls[c.outcome] = self.llm_calls.child((*series.labels, c.outcome))
