@@ -452,13 +452,9 @@ def finish_reasons_from_any(obj: Any) -> tuple[str, ...]:
             return ()
         choices = _get(obj, "choices")
         if type(choices) is list or isinstance(choices, tuple):
-            reasons = []
-            for choice in choices:
-                reason = _get(choice, "finish_reason")
-                if isinstance(reason, str) and reason:
-                    reasons.append(reason)
-            if reasons:
-                return tuple(reasons)
+            found = _reasons([_get(c, "finish_reason") for c in choices])
+            if found:
+                return found
         for holder in (obj, _get(obj, "delta"), _get(obj, "message")):
             if holder is None or not _is_usage_container(holder):
                 continue

@@ -241,10 +241,6 @@ class Exchange:
         self.attempts = 0
         self.last_headers: Any = None
 
-    def capture(self, headers: Any) -> None:
-        """Remember this response's headers (read only if the call needs them)."""
-        self.last_headers = headers
-
     def headers(self) -> dict[str, str]:
         """The allow-listed headers of the last response."""
         found: dict[str, str] = {}
@@ -383,9 +379,7 @@ class _InFlight(Exchange):
     __slots__ = ("call", "context_token", "exchange_token", "record", "sent")
 
     def __init__(self, call: Call, record: Inference, keep: tuple[str, ...], sent: dict[str, Any]) -> None:
-        self.keep = keep
-        self.attempts = 0
-        self.last_headers = None
+        super().__init__(keep)
         self.call = call
         self.record = record
         self.sent = sent
