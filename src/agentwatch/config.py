@@ -339,6 +339,20 @@ def current() -> Telemetry | None:
     return _current
 
 
+def configure_for_instrumentor(options: Mapping[str, Any], component: str) -> None:
+    """What an auto-instrumentor does first: unless agentwatch is configured already or
+    ``options["configure"]`` is false, :func:`configure` with the instrumentor's ``tracer_provider``
+    / ``meter_provider``. A failure (a bad environment) is counted, never raised: it must not stop
+    the application that is being instrumented."""
+    if not options.get("configure", True) or current() is not None:
+        return
+    try:
+        configure(tracer_provider=options.get("tracer_provider"),
+                  meter_provider=options.get("meter_provider"))
+    except Exception as exc:
+        errors.report(component, exc)
+
+
 def _spans_path(spans_file: str | os.PathLike[str] | None) -> Path:
     from agentwatch.exporters.file import DEFAULT_PATH
 

@@ -97,16 +97,9 @@ class LangGraphInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return self._handler
 
     def _instrument(self, **kwargs: Any) -> None:
-        import agentwatch
+        from agentwatch import config
 
-        if kwargs.get("configure", True) and agentwatch.current() is None:
-            try:
-                agentwatch.configure(
-                    tracer_provider=kwargs.get("tracer_provider"),
-                    meter_provider=kwargs.get("meter_provider"),
-                )
-            except Exception as exc:  # a bad environment must not stop the application
-                errors.report(COMPONENT, exc)
+        config.configure_for_instrumentor(kwargs, COMPONENT)
         handler = CallbackHandler(graph_name=kwargs.get("graph_name"), verbose=bool(kwargs.get("verbose")))
         self._handler = handler
         for name in _METHODS:
