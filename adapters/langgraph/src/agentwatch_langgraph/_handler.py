@@ -22,7 +22,6 @@ import sys
 import threading
 import time
 import weakref
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
@@ -35,7 +34,7 @@ from langgraph.errors import GraphBubbleUp, ParentCommand
 from agentwatch import _state, errors, names
 from agentwatch.call import Call
 from agentwatch.recorder import AMBIENT, Recorder
-from agentwatch.records import SpanRef, Stage, Workflow
+from agentwatch.records import SpanRef, Stage
 from agentwatch_langgraph import _context, _mapping
 from agentwatch_langgraph._runs import (
     CHAIN,
@@ -46,6 +45,7 @@ from agentwatch_langgraph._runs import (
     SKIP,
     TOOL,
     WORKFLOW,
+    InterruptedRuns,
     Run,
     RunTable,
     key_of,
@@ -65,34 +65,7 @@ class RunAbandoned(Exception):
     """A run whose end never arrived: its top-level run ended first, or it was evicted."""
 
 
-class _InterruptedRuns:
-    """(graph, thread_id) -> span of the last interrupted run of that graph on that thread, for the
-    link from the run that resumes it. Process-wide (a new handler per request still links), bounded."""
-
-    def __init__(self, max_threads: int = 10_000) -> None:
-        self._refs: OrderedDict[tuple[str | None, str], SpanRef] = OrderedDict()
-        self._lock = threading.Lock()
-        self._max = max_threads
-
-    def get(self, graph: str | None, thread: str) -> SpanRef | None:
-        return self._refs.get((graph, thread))
-
-    def put(self, graph: str | None, thread: str, ref: SpanRef) -> None:
-        key = (graph, thread)
-        with self._lock:
-            self._refs[key] = ref
-            self._refs.move_to_end(key)
-            while len(self._refs) > self._max:
-                self._refs.popitem(last=False)
-
-    def discard(self, graph: str | None, thread: str) -> None:
-        key = (graph, thread)
-        if key in self._refs:
-            with self._lock:
-                self._refs.pop(key, None)
-
-
-_interrupted = _InterruptedRuns()
+_interrupted = InterruptedRuns()
 _handlers_lock = threading.Lock()
 _handlers: tuple[weakref.ref[CallbackHandler], ...] = ()
 
@@ -110,32 +83,6 @@ def _register(handler: CallbackHandler) -> None:
 
 
 _ASYNC_LLM_START = getattr(getattr(AsyncCallbackManager, "on_llm_start", None), "__code__", None)
-
-
-_stages: dict[tuple[str, str | None, int | None, int | None], Stage] = {}
-
-
-def _stage(node: str, graph: str | None, step: int | None, attempt: int | None) -> Stage:
-    """One record per (node, graph, step, attempt), built once (see :func:`_mapping.cached`)."""
-    key = (node, graph, step, attempt)  # always hashable
-    record = _stages.get(key)
-    if record is None:
-        record = _mapping.store(_stages, key, Stage(name=node, graph=graph, step=step, attempt=attempt))
-    return record
-
-
-_workflows: dict[tuple[str, str | None], Workflow] = {}
-
-
-def _workflow(graph: str, thread: str | None, links: tuple[SpanRef, ...]) -> Workflow:
-    """One record per (graph, thread), unless the run links to an interrupted one."""
-    if links:
-        return Workflow(name=graph, conversation_id=thread, links=links)
-    key = (graph, thread)  # always hashable
-    record = _workflows.get(key)
-    if record is None:
-        record = _mapping.store(_workflows, key, Workflow(name=graph, conversation_id=thread))
-    return record
 
 
 def _add_routes(call: Call, targets: list[str]) -> None:
@@ -324,7 +271,7 @@ class CallbackHandler(_Base):
             ref = _interrupted.get(graph, thread)
             if ref is not None:
                 links = (ref,)
-        call = recorder.start(_workflow(graph, thread, links), AMBIENT, start_ns=now)
+        call = recorder.start(_mapping.workflow_record(graph, thread, links), AMBIENT, start_ns=now)
         run = self._add(recorder, run_id, WORKFLOW, call, None, now)
         run.graph = graph
         run.thread = thread
@@ -349,7 +296,7 @@ class CallbackHandler(_Base):
             thread = _mapping.thread_id(metadata)
             parent_call = chain.call
             call = chain.recorder.start(
-                _workflow(graph, thread, ()),
+                _mapping.workflow_record(graph, thread, ()),
                 parent_call if parent_call is not None else AMBIENT,
                 start_ns=chain.start_ns,
             )
@@ -383,7 +330,7 @@ class CallbackHandler(_Base):
             if attempts is not None:  # made with the workflow run, before any of its tasks
                 attempt = attempts.get(ns, 0) + 1
                 attempts[ns] = attempt
-        record = _stage(
+        record = _mapping.stage_record(
             node,
             workflow.graph,
             step if type(step) is int or (isinstance(step, int) and not isinstance(step, bool)) else None,

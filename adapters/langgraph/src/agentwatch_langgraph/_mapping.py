@@ -13,7 +13,7 @@ from langchain_core.documents import Document
 from agentwatch import names, normalize
 from agentwatch.call import Call
 from agentwatch.decorators import read_search_result
-from agentwatch.records import AttributeValue, Inference, ToolCall, VectorSearch
+from agentwatch.records import AttributeValue, Inference, SpanRef, Stage, ToolCall, VectorSearch, Workflow
 
 #: LangChain ``ls_provider`` values -> OpenTelemetry ``gen_ai.provider.name`` well-known values
 _PROVIDERS: dict[str, str] = {
@@ -402,3 +402,30 @@ def thread_id(metadata: Mapping[str, Any] | None) -> str | None:
     if value is None or value == "":
         return None
     return str(value)
+
+
+# --- stage and workflow records ------------------------------------------------------------------
+_stages: dict[tuple[str, str | None, int | None, int | None], Stage] = {}
+
+
+def stage_record(node: str, graph: str | None, step: int | None, attempt: int | None) -> Stage:
+    """One record per (node, graph, step, attempt), built once (see :func:`cached`)."""
+    key = (node, graph, step, attempt)  # always hashable
+    record = _stages.get(key)
+    if record is None:
+        record = store(_stages, key, Stage(name=node, graph=graph, step=step, attempt=attempt))
+    return record
+
+
+_workflows: dict[tuple[str, str | None], Workflow] = {}
+
+
+def workflow_record(graph: str, thread: str | None, links: tuple[SpanRef, ...]) -> Workflow:
+    """One record per (graph, thread), unless the run links to an interrupted one."""
+    if links:
+        return Workflow(name=graph, conversation_id=thread, links=links)
+    key = (graph, thread)  # always hashable
+    record = _workflows.get(key)
+    if record is None:
+        record = store(_workflows, key, Workflow(name=graph, conversation_id=thread))
+    return record

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
 from agentwatch.call import Call
 from agentwatch.recorder import Recorder
+from agentwatch.records import SpanRef
 
 # kinds of run
 WORKFLOW = 1  # a graph (or top-level chain) run: invoke_workflow span
@@ -211,3 +213,30 @@ class RunTable:
             for run in runs:
                 self._runs.pop(run.key, None)
         return runs
+
+
+class InterruptedRuns:
+    """(graph, thread_id) -> span of the last interrupted run of that graph on that thread, for the
+    link from the run that resumes it. Process-wide (a new handler per request still links), bounded."""
+
+    def __init__(self, max_threads: int = 10_000) -> None:
+        self._refs: OrderedDict[tuple[str | None, str], SpanRef] = OrderedDict()
+        self._lock = threading.Lock()
+        self._max = max_threads
+
+    def get(self, graph: str | None, thread: str) -> SpanRef | None:
+        return self._refs.get((graph, thread))
+
+    def put(self, graph: str | None, thread: str, ref: SpanRef) -> None:
+        key = (graph, thread)
+        with self._lock:
+            self._refs[key] = ref
+            self._refs.move_to_end(key)
+            while len(self._refs) > self._max:
+                self._refs.popitem(last=False)
+
+    def discard(self, graph: str | None, thread: str) -> None:
+        key = (graph, thread)
+        if key in self._refs:
+            with self._lock:
+                self._refs.pop(key, None)
