@@ -32,7 +32,6 @@ class StreamObserver:
         """Fill the call (usage, finish reasons ...) once the stream ended, fully read or not."""
 
 
-
 def end_call(call: Call, error: BaseException | None = None, *, interrupted: bool = False) -> None:
     """End ``call``: with ``error``, as interrupted, or normally. Never raises."""
     try:
