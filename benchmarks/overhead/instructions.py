@@ -34,7 +34,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+#: calls made before counting starts (caches, the first price lookup, label children)
 WARM_UP = 300
+WARM_UP_LANGGRAPH = 30
 _COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 
 Workload = Callable[[], Any]
@@ -109,7 +111,7 @@ def _langgraph_workloads(name: str) -> dict[str, Workload]:
     provider, recorder = _configured()
 
     class Dispatched(BaseCallbackHandler):
-        """Receives every event the agentwatch handler receives, and does nothing with it."""
+        """Receives every event this graph sends the agentwatch handler, and does nothing with it."""
 
         def on_chain_start(self, *args: Any, **kwargs: Any) -> None: ...
         def on_chain_end(self, *args: Any, **kwargs: Any) -> None: ...
@@ -142,7 +144,7 @@ def run_workload(name: str, calls: int) -> None:
     """Inside valgrind: warm up, then make ``calls`` calls."""
     workloads = _langgraph_workloads(name) if name.startswith("langgraph") else _recorder_workloads()
     fn = workloads[name]
-    for _ in range(WARM_UP if not name.startswith("langgraph") else 30):
+    for _ in range(WARM_UP_LANGGRAPH if name.startswith("langgraph") else WARM_UP):
         fn()
     for _ in range(calls):
         fn()
@@ -150,12 +152,12 @@ def run_workload(name: str, calls: int) -> None:
 
 def count(name: str, calls: int) -> int:
     """Instructions of one call of ``name`` (two valgrind runs)."""
+    paths = (str(ROOT), os.environ.get("PYTHONPATH"))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p))
     totals = []
     for n in (0, calls):
         cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
                "-m", "benchmarks.overhead.instructions", "--run", name, "--calls", str(n)]
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH"))
-                                                          if p))
         proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
         found = _COLLECTED.search(proc.stderr)
         if proc.returncode != 0 or found is None:
