@@ -5,9 +5,10 @@ usage and one retriever, fake model and retriever (no I/O). Variants, interleave
 
 * ``bare``            no callbacks at all;
 * ``minimal_handler`` the practical floor of "callback + span + metric": a handler that opens and
-                      ends one OpenTelemetry span per graph run and bumps one Prometheus counter and
-                      one histogram (it still receives every LangChain callback); ``x floor`` is
-                      the added time as a multiple of this one's;
+                      ends one OpenTelemetry span per LangChain run (the graph, each node, each
+                      model call and the retrieval: 9 per invocation, each under its parent run's
+                      span) and bumps one Prometheus counter and one histogram per run, nothing
+                      else; ``x floor`` is the added time as a multiple of this one's;
 * ``openinference``   OpenInference's ``LangChainInstrumentor().instrument(tracer_provider=...)``;
 * ``openllmetry``     OpenLLMetry's (Traceloop) ``LangchainInstrumentor().instrument(tracer_provider=...,
                       meter_provider=...)`` (an SDK meter provider with an in-memory reader, so its
@@ -122,19 +123,22 @@ class CountingExporter(SpanExporter):
 
 
 class MinimalHandler(BaseCallbackHandler):
-    """The floor: one span per graph run, one counter, one histogram."""
+    """The floor: one span per run (under its parent run's span), one counter, one histogram.
+
+    A "run" is LangChain's: every start/end pair of callbacks with its own ``run_id``. No
+    attributes, no usage, no cost: only what any handler that traces each run must do.
+    """
 
     def __init__(self, tracer: trace.Tracer, registry: CollectorRegistry) -> None:
         self.tracer = tracer
-        self.runs = Counter("minimal_runs", "Graph runs.", ["outcome"], registry=registry)
-        self.duration = Histogram("minimal_run_seconds", "Graph run duration.", registry=registry)
+        self.runs = Counter("minimal_runs", "LangChain runs.", ["outcome"], registry=registry)
+        self.duration = Histogram("minimal_run_seconds", "LangChain run duration.", registry=registry)
         self.open: dict[UUID, tuple[trace.Span, float]] = {}
 
-    def on_chain_start(
-        self, serialized: Any, inputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
-    ) -> None:
-        if parent_run_id is None:
-            self.open[run_id] = (self.tracer.start_span(kwargs.get("name") or "graph"), time.perf_counter())
+    def _start(self, name: str, run_id: UUID, parent_run_id: UUID | None) -> None:
+        parent = self.open.get(parent_run_id) if parent_run_id is not None else None
+        context = trace.set_span_in_context(parent[0]) if parent is not None else None
+        self.open[run_id] = (self.tracer.start_span(name, context=context), time.perf_counter())
 
     def _end(self, run_id: UUID, outcome: str) -> None:
         entry = self.open.pop(run_id, None)
@@ -144,10 +148,55 @@ class MinimalHandler(BaseCallbackHandler):
             self.runs.labels(outcome).inc()
             self.duration.observe(time.perf_counter() - started)
 
+    def on_chain_start(
+        self, serialized: Any, inputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+    ) -> None:
+        self._start(kwargs.get("name") or "chain", run_id, parent_run_id)
+
+    def on_chat_model_start(
+        self, serialized: Any, messages: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._start("chat", run_id, parent_run_id)
+
+    def on_llm_start(
+        self, serialized: Any, prompts: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+    ) -> None:
+        self._start("llm", run_id, parent_run_id)
+
+    def on_retriever_start(
+        self, serialized: Any, query: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
+    ) -> None:
+        self._start("retriever", run_id, parent_run_id)
+
+    def on_tool_start(
+        self, serialized: Any, input_str: Any, *, run_id: UUID, parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._start("tool", run_id, parent_run_id)
+
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         self._end(run_id, "ok")
 
+    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self._end(run_id, "ok")
+
+    def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self._end(run_id, "ok")
+
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self._end(run_id, "ok")
+
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._end(run_id, "error")
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._end(run_id, "error")
+
+    def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._end(run_id, "error")
+
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._end(run_id, "error")
 
 
