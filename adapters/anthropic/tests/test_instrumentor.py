@@ -12,7 +12,7 @@ from importlib.metadata import entry_points
 
 import anthropic
 import pytest
-from conftest import API_KEY
+from an_helpers import API_KEY
 from prometheus_client import generate_latest
 
 import agentwatch_anthropic

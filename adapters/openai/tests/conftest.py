@@ -14,9 +14,9 @@ from agentwatch.fake_provider import FakeProvider
 
 sys.path.insert(0, str(Path(__file__).parent))  # oa_helpers (tests run with --import-mode=importlib)
 
-import agentwatch_openai
+from oa_helpers import API_KEY
 
-API_KEY = "sk-test-4f9a1c0e7b2d48e1a3c5"
+import agentwatch_openai
 
 
 @pytest.fixture

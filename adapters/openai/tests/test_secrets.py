@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import openai
 import pytest
-from conftest import API_KEY
+from oa_helpers import API_KEY
 from prometheus_client import generate_latest
 
 import agentwatch_openai
