@@ -39,7 +39,7 @@ from agentwatch.records import (
     Workflow,
 )
 from agentwatch.sanitize import INT64_MAX, safe_text, scrub_secrets
-from agentwatch.span_attributes import set_clean, start_span
+from agentwatch.span_attributes import all_clean, set_clean, start_span
 from agentwatch.usage import Usage
 
 PriceFn = Callable[[str | None, str, Usage, datetime | None], Cost | None]
@@ -64,6 +64,8 @@ AMBIENT: Final = _Ambient()
 
 _rollup_lock = threading.Lock()
 _REPLAY_AFTER_NS = 3600 * 10**9
+#: records whose start attributes are kept (see Recorder._starts); past this, the cache starts over
+_MAX_STARTS = 4096
 _EMPTY_CONTEXT = otel_context.Context()
 #: documents listed in gen_ai.retrieval.documents (the returned count stays exact)
 MAX_DOCUMENTS = 100
@@ -139,6 +141,10 @@ class Recorder:
         self.redact = redact
         self.model_label = model_label
         self._static_attrs: dict[tuple[str, str, str], tuple[str, dict[str, AttributeValue]]] = {}
+        #: id(record) -> (record, span name, kind, start attributes, all clean): records are immutable
+        #: and adapters reuse them, so a repeated record's attributes are built and checked once
+        #: (never changed afterwards: they are copied into the span, or merged into a new dict)
+        self._starts: dict[int, tuple[Record, str, SpanKind, dict[str, AttributeValue], bool]] = {}
 
     # --- start ------------------------------------------------------------------------------------
     def start(
@@ -169,7 +175,20 @@ class Recorder:
                 # an instrumented vector store): one call, one span. The inner one only lends what it
                 # learns to the outer one.
                 return _Shadow(record, parent_call, start_ns)
-            name, kind, attrs = self._start_attributes(record)
+            entry = self._starts.get(id(record))
+            if entry is not None and entry[0] is record:
+                _, name, kind, attrs, clean = entry
+            else:
+                name, kind, attrs = self._start_attributes(record)
+                clean = all_clean(attrs)
+                if not self.capture_content:  # (captured content is per call: not worth keeping)
+                    if len(self._starts) >= _MAX_STARTS:
+                        self._starts.clear()
+                    self._starts[id(record)] = (record, name, kind, attrs, clean)
+            context_attrs = current_attributes()
+            if context_attrs:
+                attrs = {**attrs, **context_attrs}
+                clean = clean and all_clean(context_attrs)
             links: list[Link] | None = None
             if isinstance(record, Workflow) and record.links:
                 links = [
@@ -177,7 +196,7 @@ class Recorder:
                                      trace_flags=TraceFlags(TraceFlags.SAMPLED)))
                     for r in record.links
                 ]
-            span = start_span(self.tracer, name, ctx, kind, attrs, links, start_ns)
+            span = start_span(self.tracer, name, ctx, kind, attrs, links, start_ns, clean)
             call = Call(record, span, parent_call, start_ns)
             if isinstance(record, Stage):
                 call.graph = record.graph
@@ -274,9 +293,6 @@ class Recorder:
         for attr, value in attrs.items():
             if type(value) is str and not value.isascii():
                 attrs[attr] = safe_text(value)  # a lone surrogate would make the encoder drop the batch
-        context_attrs = current_attributes()
-        if context_attrs:
-            attrs.update(context_attrs)
         return name, kind, attrs
 
     def _content(self, attrs: dict[str, AttributeValue], key: str, value: Any) -> None:
@@ -352,7 +368,9 @@ class Recorder:
             if call.response_id:
                 attrs[names.GEN_AI_RESPONSE_ID] = _text(call.response_id)
             if call.finish_reasons:
-                attrs[names.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(_text(r) for r in call.finish_reasons)
+                reasons = call.finish_reasons
+                attrs[names.GEN_AI_RESPONSE_FINISH_REASONS] = (
+                    (_text(reasons[0]),) if len(reasons) == 1 else tuple([_text(r) for r in reasons]))
             if call.first_chunk_ns is not None:
                 ttfc = max(call.first_chunk_ns - call.start_ns, 0) / 1e9
                 attrs[names.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
@@ -395,14 +413,10 @@ class Recorder:
             elif call.parent is not None:
                 self._roll_up(call.parent, 0.0, 0, 0, 1, 0)
         elif isinstance(record, (Stage, Workflow)):
-            with _rollup_lock:
-                rollup = Rollup(
-                    cost_usd=call.rollup_cost,
-                    input_tokens=call.rollup_input,
-                    output_tokens=call.rollup_output,
-                    llm_calls=call.rollup_calls,
-                    unpriced_calls=call.rollup_unpriced,
-                )
+            with _rollup_lock:  # the five sums as one consistent snapshot
+                sums = (call.rollup_cost, call.rollup_input, call.rollup_output, call.rollup_calls,
+                        call.rollup_unpriced)
+            rollup = Rollup(*sums)  # cost_usd, input_tokens, output_tokens, llm_calls, unpriced_calls
             attrs[names.STAGE_OUTCOME] = outcome
             attrs[names.ROLLUP_COST_USD] = rollup.cost_usd
             attrs[names.ROLLUP_INPUT_TOKENS] = _tokens(rollup.input_tokens)

@@ -85,7 +85,8 @@ def _late_start_attributes_ok(tracer: Tracer) -> bool:
     return late_ok
 
 
-def _all_clean(attrs: Mapping[str, Any]) -> bool:
+def all_clean(attrs: Mapping[str, Any]) -> bool:
+    """Whether every value is one :func:`set_clean` takes as it is (a scalar or a tuple of them)."""
     for value in attrs.values():
         kind = type(value)
         if kind not in _SCALARS and (kind is not tuple or any(type(v) not in _SCALARS for v in value)):
@@ -101,13 +102,21 @@ def start_span(
     attrs: dict[str, AttributeValue],
     links: list[Link] | None,
     start_ns: int,
+    clean: bool | None = None,
 ) -> Span:
-    """``tracer.start_span(...)`` with ``attrs``, setting them without a second check where it can."""
-    if attrs and _late_start_attributes_ok(tracer) and _all_clean(attrs):
+    """``tracer.start_span(...)`` with ``attrs``, setting them without a second check where it can
+    (``clean``: whether :func:`all_clean` holds for ``attrs``, when the caller knows already)."""
+    if attrs and _late_start_attributes_ok(tracer) and (all_clean(attrs) if clean is None else clean):
         span = tracer.start_span(name, context=context, kind=kind, links=links, start_time=start_ns)
-        set_clean(span, attrs)
+        store = _fast_target(span)
+        if store is not None and (store.maxlen is None or len(store._dict) + len(attrs) <= store.maxlen):
+            # Nothing else holds this span yet (the processors' on_start did nothing with it), so
+            # there is no other writer to lock out.
+            store._dict.update(attrs)
+        else:
+            set_clean(span, attrs)
         return span
-    return tracer.start_span(name, context=context, kind=kind, attributes=attrs, links=links,
+    return tracer.start_span(name, context=context, kind=kind, attributes=dict(attrs), links=links,
                              start_time=start_ns)
 
 
