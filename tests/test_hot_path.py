@@ -23,7 +23,7 @@ from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
 
 import agentwatch
-from agentwatch.records import Completed, Inference, Stage
+from agentwatch.records import Completed, Inference, Rollup, Stage, Workflow
 from agentwatch.sinks.prometheus import PrometheusSink
 from agentwatch.span_attributes import _late_start_attributes_ok, set_clean, start_span
 from agentwatch.testing import Captured
@@ -260,3 +260,61 @@ def test_a_folded_model_label_is_counted_on_every_call() -> None:
                                                    ("outcome", "ok"), ("provider", "openai")))] == 4
     finally:
         sink.close()
+
+
+def test_stage_and_workflow_series_add_up_and_count_folded_labels() -> None:
+    # Stage and workflow series are resolved once per (graph, stage) / graph, like a model's: every
+    # run still lands in its series, rollups add up, and a folded label is counted on every run.
+    registry = CollectorRegistry()
+    sink = PrometheusSink(registry, exemplars=False, max_label_values=2)
+    try:
+        def stage(name: str, outcome: str, rollup: Rollup | None) -> Completed:
+            return Completed(record=Stage(name=name, graph="g"), outcome=outcome, duration_s=0.2, start_ns=0,
+                             end_ns=1, rollup=rollup, graph="g")
+
+        one = Rollup(cost_usd=0.25, input_tokens=100, output_tokens=10, llm_calls=1)
+        for c in (stage("plan", "ok", one), stage("plan", "ok", one), stage("plan", "error", None),
+                  stage("draft", "ok", Rollup()), stage("review", "ok", one), stage("extra", "ok", one)):
+            sink.on_completed(c)
+        for _ in range(2):
+            sink.on_completed(Completed(record=Workflow(name="g"), outcome="ok", duration_s=1.0, start_ns=0,
+                                        end_ns=1, rollup=Rollup(cost_usd=0.5)))
+        got = samples(registry)
+        runs = "agentwatch_stage_runs_total"
+        assert got[(runs, (("graph", "g"), ("outcome", "ok"), ("stage", "plan")))] == 2
+        assert got[(runs, (("graph", "g"), ("outcome", "error"), ("stage", "plan")))] == 1
+        assert got[(runs, (("graph", "g"), ("outcome", "ok"), ("stage", "draft")))] == 1
+        assert got[(runs, (("graph", "g"), ("outcome", "ok"), ("stage", "other")))] == 2
+        # "graph" is one value; "stage" folded review and extra (each counted once per run)
+        assert got[("agentwatch_label_overflow_total", (("label", "stage"),))] == 2
+        assert got[("agentwatch_stage_cost_usd_total", (("graph", "g"), ("stage", "plan")))] == 0.5
+        assert got[("agentwatch_stage_cost_usd_total", (("graph", "g"), ("stage", "other")))] == 0.5
+        assert ("agentwatch_stage_cost_usd_total", (("graph", "g"), ("stage", "draft"))) not in got
+        assert got[("agentwatch_stage_tokens_total", (("graph", "g"), ("stage", "plan"), ("type", "input")))] == 200
+        assert got[("agentwatch_stage_tokens_total", (("graph", "g"), ("stage", "plan"), ("type", "output")))] == 20
+        assert got[("agentwatch_stage_duration_seconds_count", (("graph", "g"), ("stage", "plan")))] == 3
+        assert got[("agentwatch_workflow_runs_total", (("graph", "g"), ("outcome", "ok")))] == 2
+        assert got[("agentwatch_workflow_cost_usd_total", (("graph", "g"),))] == 1.0
+        assert got[("agentwatch_workflow_duration_seconds_sum", (("graph", "g"),))] == 2.0
+    finally:
+        sink.close()
+
+
+def test_a_repeated_record_keeps_its_start_attributes_and_takes_each_context(tel: Captured) -> None:
+    # The start attributes of a record are built once; the context's values still apply per call,
+    # and never leak into the kept attributes.
+    telemetry = agentwatch.current()
+    assert telemetry is not None
+    recorder = telemetry.recorder
+    record = Stage(name="plan", graph="g")
+    with agentwatch.context(user_id="u1"):
+        recorder.finish(recorder.start(record, None))
+    recorder.finish(recorder.start(record, None))
+    with agentwatch.context(user_id="u2", tenant="t"):
+        recorder.finish(recorder.start(record, None))
+    spans = tel.spans_named("plan")
+    assert len(spans) == 3
+    got = [dict(s.attributes or {}) for s in spans]
+    assert got[0]["agentwatch.stage.name"] == got[1]["agentwatch.stage.name"] == "plan"
+    assert got[0]["agentwatch.graph.name"] == got[2]["agentwatch.graph.name"] == "g"
+    assert [(a.get("user.id"), a.get("tenant")) for a in got] == [("u1", None), (None, None), ("u2", "t")]

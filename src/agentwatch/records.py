@@ -96,9 +96,12 @@ class Workflow:
 Record = Inference | VectorSearch | ToolCall | Stage | Workflow
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Rollup:
-    """Exact sums over every model call below a stage or workflow."""
+    """Exact sums over every model call below a stage or workflow.
+
+    Read-only by contract, like :class:`Completed` (one is made per stage and workflow run).
+    """
 
     cost_usd: float = 0.0
     input_tokens: int = 0

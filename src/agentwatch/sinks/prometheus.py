@@ -120,7 +120,7 @@ class _LlmSeries:
     """The label children of one (provider, model, operation), resolved once: a model call then
     costs a dict lookup instead of a label guard, a tuple and a lookup per metric it updates."""
 
-    __slots__ = ("calls", "cost", "duration", "folded", "labels", "tokens", "ttft", "unpriced")
+    __slots__ = ("cost", "duration", "folded", "labels", "runs", "tokens", "ttft", "unpriced")
 
     def __init__(self, labels: tuple[str, str, str]) -> None:
         # Children are made on first use only: a labelled child is exported (as 0) once it exists.
@@ -129,13 +129,29 @@ class _LlmSeries:
         self.cost: Any = None
         self.unpriced: Any = None
         self.ttft: Any = None
-        self.calls: dict[str, Any] = {}
+        self.runs: dict[str, Any] = {}  # by outcome
         self.tokens: dict[str, Any] = {}
         #: labels whose value the cardinality limit folded into "other" (counted again on each use)
         self.folded: tuple[str, ...] = ()
 
 
-#: distinct (provider, model, operation) kept resolved; past this, calls resolve their labels each time
+class _GraphSeries:
+    """The label children of one stage (graph, stage) or one workflow (graph), resolved once, as
+    :class:`_LlmSeries` does for models."""
+
+    __slots__ = ("cost", "duration", "folded", "labels", "runs", "tokens")
+
+    def __init__(self, labels: tuple[str, ...]) -> None:
+        self.labels = labels
+        self.duration: Any = None
+        self.cost: Any = None
+        self.runs: dict[str, Any] = {}
+        self.tokens: dict[str, Any] = {}
+        self.folded: tuple[str, ...] = ()
+
+
+#: distinct (provider, model, operation), stages or workflows kept resolved; past this, records
+#: resolve their labels each time
 _MAX_SERIES = 4096
 
 
@@ -210,6 +226,8 @@ class PrometheusSink:
                                        "Errors inside agentwatch (caught; the application went on).",
                                        ["component"])
         self._llm_series: dict[tuple[str, str, str], _LlmSeries] = {}
+        self._stage_series: dict[tuple[str | None, str], _GraphSeries] = {}
+        self._workflow_series: dict[str, _GraphSeries] = {}
         errors.add_listener(self.on_internal_error)
         self.spans_dropped = counter(names.M_SPANS_DROPPED,
                                      "Spans that never reached the trace backend (queue full, export failed, "
@@ -232,6 +250,8 @@ class PrometheusSink:
         """In a forked worker: start every metric from zero with fresh locks (the parent's values
         stay the parent's; a lock another thread held at the fork would stay held forever)."""
         self._llm_series = {}
+        self._stage_series = {}
+        self._workflow_series = {}
         for family in vars(self).values():
             if isinstance(family, _Family):
                 family.reset()
@@ -257,11 +277,44 @@ class PrometheusSink:
             self._llm_series[raw] = series
         return series
 
+    def _graph_series(
+        self, cache: dict[Any, _GraphSeries], raw: Any, labels: Callable[[], tuple[str, ...]]
+    ) -> _GraphSeries:
+        """A new series of the labels ``labels()`` guards (kept in ``cache`` under ``raw``),
+        remembering which ones the cardinality limit folded."""
+        guards = tuple(self._guards.values())
+        before = [guard.overflowed for guard in guards]
+        series = _GraphSeries(labels())
+        series.folded = tuple(guard.label for guard, n in zip(guards, before, strict=True)
+                              if guard.overflowed != n)
+        if len(cache) < _MAX_SERIES:
+            cache[raw] = series
+        return series
+
     def _tokens(self, series: _LlmSeries, kind: str, amount: int, ex: int, now: int) -> None:
         child = series.tokens.get(kind)
         if child is None:
             child = series.tokens[kind] = self.llm_tokens.child((*series.labels, kind))
         self.llm_tokens.inc_child(child, amount, ex, now)
+
+    @staticmethod
+    def _run(
+        series: _LlmSeries | _GraphSeries, runs: _Family, duration: _Family, c: Completed, ex: int
+    ) -> None:
+        """Count one run of ``series`` by outcome and observe its duration."""
+        child = series.runs.get(c.outcome)
+        if child is None:
+            child = series.runs[c.outcome] = runs.child((*series.labels, c.outcome))
+        runs.inc_child(child, 1, ex, c.end_ns)
+        if series.duration is None:
+            series.duration = duration.child(series.labels)
+        duration.observe_child(series.duration, c.duration_s, ex, c.end_ns)
+
+    def _stage_tokens(self, stage: _GraphSeries, kind: str, amount: int, ex: int, now: int) -> None:
+        child = stage.tokens.get(kind)
+        if child is None:
+            child = stage.tokens[kind] = self.stage_tokens.child((*stage.labels, kind))
+        self.stage_tokens.inc_child(child, amount, ex, now)
 
     def on_completed(self, c: Completed) -> None:
         ex = c.trace_id if self.exemplars else 0  # exemplar: the span's trace id
@@ -276,13 +329,7 @@ class PrometheusSink:
             elif series.folded:  # the guard counts each folded value; a resolved series does the same
                 for label in series.folded:
                     self._count_overflow(label)
-            calls = series.calls.get(c.outcome)
-            if calls is None:
-                calls = series.calls[c.outcome] = self.llm_calls.child((*series.labels, c.outcome))
-            self.llm_calls.inc_child(calls, 1, ex, now)
-            if series.duration is None:
-                series.duration = self.llm_duration.child(series.labels)
-            self.llm_duration.observe_child(series.duration, c.duration_s, ex, now)
+            self._run(series, self.llm_calls, self.llm_duration, c, ex)
             if c.time_to_first_chunk_s is not None:
                 if series.ttft is None:
                     series.ttft = self.llm_ttft.child(series.labels[:2])
@@ -309,22 +356,39 @@ class PrometheusSink:
                 provider, model, _ = series.labels
                 self.llm_errors.inc((provider, model, g["error_type"](c.error_type)), 1, ex, now)
         elif isinstance(record, Stage):
-            graph = g["graph"](c.graph) if c.graph else ""
-            stage = g["stage"](record.name)
-            self.stage_runs.inc((graph, stage, c.outcome), 1, ex, now)
-            self.stage_duration.observe((graph, stage), c.duration_s, ex, now)
-            if c.rollup is not None and c.rollup.cost_usd:
-                self.stage_cost.inc((graph, stage), c.rollup.cost_usd, ex, now)
-            if c.rollup is not None and c.rollup.input_tokens:
-                self.stage_tokens.inc((graph, stage, names.TOKEN_INPUT), c.rollup.input_tokens, ex, now)
-            if c.rollup is not None and c.rollup.output_tokens:
-                self.stage_tokens.inc((graph, stage, names.TOKEN_OUTPUT), c.rollup.output_tokens, ex, now)
+            raw_stage = (c.graph, record.name)
+            stage = self._stage_series.get(raw_stage)
+            if stage is None:
+                graph, name = raw_stage
+                stage = self._graph_series(self._stage_series, raw_stage,
+                                           lambda: (g["graph"](graph) if graph else "", g["stage"](name)))
+            elif stage.folded:
+                for label in stage.folded:
+                    self._count_overflow(label)
+            self._run(stage, self.stage_runs, self.stage_duration, c, ex)
+            rollup = c.rollup
+            if rollup is not None:
+                if rollup.cost_usd:
+                    if stage.cost is None:
+                        stage.cost = self.stage_cost.child(stage.labels)
+                    self.stage_cost.inc_child(stage.cost, rollup.cost_usd, ex, now)
+                if rollup.input_tokens:
+                    self._stage_tokens(stage, names.TOKEN_INPUT, rollup.input_tokens, ex, now)
+                if rollup.output_tokens:
+                    self._stage_tokens(stage, names.TOKEN_OUTPUT, rollup.output_tokens, ex, now)
         elif isinstance(record, Workflow):
-            graph = g["graph"](record.name)
-            self.workflow_runs.inc((graph, c.outcome), 1, ex, now)
-            self.workflow_duration.observe((graph,), c.duration_s, ex, now)
+            workflow = self._workflow_series.get(record.name)
+            if workflow is None:
+                graph = record.name
+                workflow = self._graph_series(self._workflow_series, graph, lambda: (g["graph"](graph),))
+            elif workflow.folded:
+                for label in workflow.folded:
+                    self._count_overflow(label)
+            self._run(workflow, self.workflow_runs, self.workflow_duration, c, ex)
             if c.rollup is not None and c.rollup.cost_usd:
-                self.workflow_cost.inc((graph,), c.rollup.cost_usd, ex, now)
+                if workflow.cost is None:
+                    workflow.cost = self.workflow_cost.child(workflow.labels)
+                self.workflow_cost.inc_child(workflow.cost, c.rollup.cost_usd, ex, now)
         elif isinstance(record, VectorSearch):
             key = (g["db"](record.db), g["collection"](record.collection))
             self.vector_duration.observe(key, c.duration_s, ex, now)
