@@ -227,13 +227,6 @@ class Call:
         ctx = self.span.get_span_context()
         return SpanRef(trace_id=ctx.trace_id, span_id=ctx.span_id)
 
-    def _add_rollup(self, cost: float, inp: int, out: int, calls: int, unpriced: int) -> None:
-        self.rollup_cost += cost
-        self.rollup_input += inp
-        self.rollup_output += out
-        self.rollup_calls += calls
-        self.rollup_unpriced += unpriced
-
     def __repr__(self) -> str:
         return f"<Call {type(self.record).__name__} {getattr(self.record, 'name', None) or ''}>"
 

@@ -497,7 +497,11 @@ class Recorder:
         if target is None:
             return
         with _rollup_lock:
-            target._add_rollup(cost, inp, out, calls, unpriced)
+            target.rollup_cost += cost
+            target.rollup_input += inp
+            target.rollup_output += out
+            target.rollup_calls += calls
+            target.rollup_unpriced += unpriced
 
 
 class _Shadow(Call):
