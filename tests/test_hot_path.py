@@ -318,3 +318,18 @@ def test_a_repeated_record_keeps_its_start_attributes_and_takes_each_context(tel
     assert got[0]["agentwatch.stage.name"] == got[1]["agentwatch.stage.name"] == "plan"
     assert got[0]["agentwatch.graph.name"] == got[2]["agentwatch.graph.name"] == "g"
     assert [(a.get("user.id"), a.get("tenant")) for a in got] == [("u1", None), (None, None), ("u2", "t")]
+
+
+def test_records_made_per_call_do_not_fill_the_start_cache(tel: Captured) -> None:
+    # A `with stage(...)` block made per request shares one record; a record made per call (here
+    # a new Stage each time) only passes through the small table of records seen once.
+    assert agentwatch.stage("request").record is agentwatch.stage("request").record
+    telemetry = agentwatch.current()
+    assert telemetry is not None
+    recorder = telemetry.recorder
+    for i in range(500):
+        recorder.finish(recorder.start(Stage(name=f"one-off-{i % 7}"), None))
+    assert not any(type(entry[0]) is Stage and entry[0].name.startswith("one-off") for entry in
+                   recorder._starts.values())
+    assert len(recorder._seen) <= 64
+    assert len(tel.spans_named("one-off-3")) == 71

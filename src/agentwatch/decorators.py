@@ -315,6 +315,12 @@ _open_stages: contextvars.ContextVar[tuple[tuple[stage, tuple[Call, object] | No
 )
 
 
+#: one record per (name, graph, agent): ``with stage("x"):`` runs per request, and records are
+#: immutable, so the recorder can recognise a stage it has started before
+_stage_records: dict[tuple[str, str | None, bool], Stage] = {}
+_MAX_STAGE_RECORDS = 1024
+
+
 class stage:  # used like a function: @stage("x"), with stage("x"):
     """A named step of an agent: decorator, ``with`` block or ``async with`` block.
 
@@ -327,7 +333,14 @@ class stage:  # used like a function: @stage("x"), with stage("x"):
     def __init__(self, name: str, *, graph: str | None = None, agent: bool = False) -> None:
         if not name:
             raise errors.ConfigurationError("a stage needs a name")
-        self.record = Stage(name=name, graph=graph, agent=agent)
+        plain = type(name) is str and (graph is None or type(graph) is str)  # hashable as given
+        key = (name, graph, bool(agent))
+        record = _stage_records.get(key) if plain else None
+        if record is None:
+            record = Stage(name=name, graph=graph, agent=agent)
+            if plain and len(_stage_records) < _MAX_STAGE_RECORDS:
+                _stage_records[key] = record
+        self.record = record
 
     def __call__(self, fn: F) -> F:
         return wrap(fn, self.record)

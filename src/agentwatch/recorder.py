@@ -66,6 +66,8 @@ _rollup_lock = threading.Lock()
 _REPLAY_AFTER_NS = 3600 * 10**9
 #: records whose start attributes are kept (see Recorder._starts); past this, the cache starts over
 _MAX_STARTS = 4096
+#: records started once so far that are remembered, to recognise the second start of one
+_MAX_SEEN = 64
 _EMPTY_CONTEXT = otel_context.Context()
 #: documents listed in gen_ai.retrieval.documents (the returned count stays exact)
 MAX_DOCUMENTS = 100
@@ -145,6 +147,8 @@ class Recorder:
         #: and adapters reuse them, so a repeated record's attributes are built and checked once
         #: (never changed afterwards: they are copied into the span, or merged into a new dict)
         self._starts: dict[int, tuple[Record, str, SpanKind, dict[str, AttributeValue], bool]] = {}
+        #: id(record) -> record: started once so far (a record started again moves to _starts)
+        self._seen: dict[int, Record] = {}
 
     # --- start ------------------------------------------------------------------------------------
     def start(
@@ -182,9 +186,7 @@ class Recorder:
                 name, kind, attrs = self._start_attributes(record)
                 clean = all_clean(attrs)
                 if not self.capture_content:  # (captured content is per call: not worth keeping)
-                    if len(self._starts) >= _MAX_STARTS:
-                        self._starts.clear()
-                    self._starts[id(record)] = (record, name, kind, attrs, clean)
+                    self._remember(record, name, kind, attrs, clean)
             context_attrs = current_attributes()
             if context_attrs:
                 attrs = {**attrs, **context_attrs}
@@ -204,6 +206,22 @@ class Recorder:
         except Exception as exc:
             errors.report("recorder", exc)
             return Call(record, trace.INVALID_SPAN, None, start_ns)
+
+    def _remember(
+        self, record: Record, name: str, kind: SpanKind, attrs: dict[str, AttributeValue], clean: bool
+    ) -> None:
+        """Keep the start attributes of a record started for the second time. A record made per call
+        (a ``with stage(...)`` block, a one-off request) only passes through the small ``_seen``
+        table, so it never fills ``_starts`` nor stays alive there."""
+        key = id(record)
+        if self._seen.get(key) is record:
+            if len(self._starts) >= _MAX_STARTS:
+                self._starts.clear()
+            self._starts[key] = (record, name, kind, attrs, clean)
+            return
+        if len(self._seen) >= _MAX_SEEN:
+            self._seen.clear()
+        self._seen[key] = record
 
     def _start_attributes(self, record: Record) -> tuple[str, SpanKind, dict[str, AttributeValue]]:
         attrs: dict[str, AttributeValue]
