@@ -338,7 +338,9 @@ class stage:  # used like a function: @stage("x"), with stage("x"):
         record = _stage_records.get(key) if plain else None
         if record is None:
             record = Stage(name=name, graph=graph, agent=agent)
-            if plain and len(_stage_records) < _MAX_STAGE_RECORDS:
+            if plain:
+                if len(_stage_records) >= _MAX_STAGE_RECORDS:  # many distinct names: start over
+                    _stage_records.clear()
                 _stage_records[key] = record
         self.record = record
 
