@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import textwrap
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,9 @@ from agentwatch.bench import BenchError, ModelRef, compare, load_inputs, parse_t
 from agentwatch.bench.analysis import nearest_rank
 
 from ._helpers import model_calls, published_cost, read_spans
+
+#: the price source of the installed genai-prices data, whichever release that is
+GENAI_PRICES = f"genai-prices {version('genai-prices')}"
 
 WORKLOAD = """
 import agentwatch
@@ -155,7 +159,7 @@ def test_price_file_overrides_and_is_pinned(tmp_path: Path, workload: str) -> No
     results = json.loads((tmp_path / "p" / "results.json").read_text())
     assert results["prices"] == {
         "date": "2026-11-01",
-        "sources": ["genai-prices 0.2.3", "override:negotiated"],
+        "sources": [GENAI_PRICES, "override:negotiated"],
     }
     gpt = next(m for m in results["models"] if m["model"] == "gpt-4o")
     by_hand = sum(((1000 + n - 512) * 1.00 + 512 * 0.50 + 20 * n * 4.00) * 2 / 1e6 for n in (1, 2, 4)) * 2

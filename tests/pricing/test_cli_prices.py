@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ def test_resolved_model_source_and_rates(capsys: pytest.CaptureFixture[str]) -> 
     code, out, _ = run(capsys, "gpt-4o-2024-08-06", "--provider", "openai")
     assert code == 0
     assert "gpt-4o-2024-08-06  ->  gpt-4o" in out
-    assert "source    genai-prices 0.2.3" in out
+    assert f"source    genai-prices {version('genai-prices')}" in out  # the installed data's release
     lines = {line.split()[0]: line.split()[-1] for line in out.splitlines() if line.startswith("  ")}
     assert lines["input"] == "2.50" and lines["output"] == "10.00"
     assert "cache read                 1.25" in out
