@@ -42,6 +42,8 @@ def _count(value: object) -> int:
 
 def _name(value: object) -> str:
     """An identifier (model, id, finish reason, tool name) as safe, bounded text."""
+    if type(value) is str and value.isascii() and len(value) <= _MAX_NAME_CHARS:
+        return value  # the common case: nothing to cut or replace
     text = value if isinstance(value, str) else str(value)
     return safe_text(text[:_MAX_NAME_CHARS])
 
@@ -132,7 +134,7 @@ class Call:
         try:
             if isinstance(reasons, str):
                 reasons = (reasons,)
-            self.finish_reasons = tuple(_name(r) for r in islice(reasons, _MAX_NAMES) if r is not None)
+            self.finish_reasons = tuple([_name(r) for r in islice(reasons, _MAX_NAMES) if r is not None])
         except Exception as exc:
             errors.report("call", exc)
 

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import attrgetter
 from typing import Any
 
 from agentwatch import errors
@@ -57,6 +58,15 @@ class _Malformed(ValueError):
 _is_mapping: dict[type, bool] = {}
 
 
+def _is_mapping_type(kind: type) -> bool:
+    mapping = _is_mapping.get(kind)
+    if mapping is None:
+        mapping = issubclass(kind, Mapping)
+        if len(_is_mapping) < 1024:
+            _is_mapping[kind] = mapping
+    return mapping
+
+
 def _get(obj: Any, key: str, default: Any = None) -> Any:
     if type(obj) is dict:  # the common case, without the (slow) ABC check below
         return obj.get(key, default)
@@ -65,15 +75,47 @@ def _get(obj: Any, key: str, default: Any = None) -> Any:
     kind = type(obj)
     mapping = _is_mapping.get(kind)
     if mapping is None:
-        mapping = isinstance(obj, Mapping)
-        if len(_is_mapping) < 1024:
-            _is_mapping[kind] = mapping
+        mapping = _is_mapping_type(kind)
     if mapping:
         return obj.get(key, default)
     try:
         return getattr(obj, key, default)
     except Exception:
         return default
+
+
+#: (type, field names) -> whether one C-level ``attrgetter`` reads them all (SDK objects have
+#: every field of their schema, None when unset); False for a type that lacks one of them
+_whole: dict[tuple[type, tuple[str, ...]], bool] = {}
+_getters: dict[tuple[str, ...], Callable[[Any], Any]] = {}
+
+
+def _fields(obj: Any, keys: tuple[str, ...]) -> Sequence[Any]:
+    """``[_get(obj, key) for key in keys]`` in one call: a model call reads a dozen fields."""
+    if type(obj) is dict:
+        get = obj.get
+        return [get(k) for k in keys]
+    if obj is None:
+        return [None] * len(keys)
+    kind = type(obj)
+    if _is_mapping_type(kind):
+        return [obj.get(k) for k in keys]
+    whole = _whole.get((kind, keys))
+    if whole is not False and len(keys) > 1:
+        getter = _getters.get(keys)
+        if getter is None:
+            getter = attrgetter(*keys)
+            if len(_getters) < 256:
+                _getters[keys] = getter
+        try:
+            found = getter(obj)
+        except Exception:  # a field it lacks, or a property that raises: field by field from now on
+            found = None
+        if len(_whole) < 1024:
+            _whole[kind, keys] = found is not None
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+    return [_get(obj, k) for k in keys]
 
 
 def _has(obj: Any, key: str) -> bool:
@@ -84,7 +126,8 @@ def _counts(obj: Any, keys: tuple[str, ...]) -> list[int]:
     """``_count(obj, key)`` for each of ``keys``, in one call (a model call reads eight or so)."""
     if obj is None:
         return [0] * len(keys)
-    values: list[Any] = [obj.get(k) for k in keys] if type(obj) is dict else [_get(obj, k) for k in keys]
+    found = [obj.get(k) for k in keys] if type(obj) is dict else _fields(obj, keys)
+    values = found if type(found) is list else list(found)
     for i, value in enumerate(values):
         if type(value) is not int or value < 0:
             values[i] = 0 if value is None else _count(obj, keys[i])
@@ -155,11 +198,23 @@ _OPENAI_PROMPT_DETAILS = ("cached_tokens", "cache_write_tokens", "audio_tokens",
 _OPENAI_COMPLETION_DETAILS = ("reasoning_tokens", "audio_tokens")
 
 
+_OPENAI_CHAT_FIELDS = ("prompt_tokens", "completion_tokens", "prompt_tokens_details",
+                       "completion_tokens_details")
+
+
 def _openai_chat(u: Any) -> Usage:
-    prompt = _count(u, "prompt_tokens", required=True)
-    completion = _count(u, "completion_tokens")
-    read, write, audio_in, image_in = _counts(_get(u, "prompt_tokens_details"), _OPENAI_PROMPT_DETAILS)
-    reasoning, audio_out = _counts(_get(u, "completion_tokens_details"), _OPENAI_COMPLETION_DETAILS)
+    if type(u) is dict:  # JSON: read in place (a list comprehension costs more than four gets)
+        get = u.get
+        prompt, completion = get("prompt_tokens"), get("completion_tokens")
+        prompt_details, completion_details = get("prompt_tokens_details"), get("completion_tokens_details")
+    else:
+        prompt, completion, prompt_details, completion_details = _fields(u, _OPENAI_CHAT_FIELDS)
+    if type(prompt) is not int or prompt < 0:
+        prompt = _count(u, "prompt_tokens", required=True)
+    if type(completion) is not int or completion < 0:
+        completion = _count(u, "completion_tokens")
+    read, write, audio_in, image_in = _counts(prompt_details, _OPENAI_PROMPT_DETAILS)
+    reasoning, audio_out = _counts(completion_details, _OPENAI_COMPLETION_DETAILS)
     return Usage(prompt, completion, read, write, reasoning, 0, audio_in, audio_out, image_in)
 
 
@@ -201,17 +256,28 @@ def usage_from_openai_embeddings(obj: Any) -> Usage | None:
 
 
 # --- Anthropic --------------------------------------------------------------------------------------
+_ANTHROPIC_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens",
+                     "cache_creation_input_tokens", "cache_creation")
+_ANTHROPIC_CACHE_CREATION = ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")
+
+
 def _anthropic(u: Any) -> Usage:
-    uncached = _count(u, "input_tokens", required=True)
-    read = _count(u, "cache_read_input_tokens")
-    creation = _get(u, "cache_creation")
-    w5 = _count(creation, "ephemeral_5m_input_tokens")
-    w1h = _count(creation, "ephemeral_1h_input_tokens")
-    write = _count(u, "cache_creation_input_tokens") if _get(u, "cache_creation_input_tokens") is not None \
-        else w5 + w1h
+    uncached, output, read, write, creation = _fields(u, _ANTHROPIC_FIELDS)
+    written = write is not None
+    if type(uncached) is not int or uncached < 0:
+        uncached = _count(u, "input_tokens", required=True)
+    if type(output) is not int or output < 0:
+        output = _count(u, "output_tokens")
+    if type(read) is not int or read < 0:
+        read = _count(u, "cache_read_input_tokens")
+    w5, w1h = _counts(creation, _ANTHROPIC_CACHE_CREATION)
+    if not written:
+        write = w5 + w1h
+    elif type(write) is not int or write < 0:
+        write = _count(u, "cache_creation_input_tokens")
     return Usage(
         input_tokens=uncached + read + write,
-        output_tokens=_count(u, "output_tokens"),
+        output_tokens=output,
         cache_read_tokens=read,
         cache_write_tokens=write,
         cache_write_1h_tokens=min(w1h, write),
@@ -361,14 +427,18 @@ def usage_from_any(obj: Any) -> Usage | None:
     silently; usage that is there but malformed gives ``None`` and a counted warning.
     """
     try:
-        if isinstance(obj, Usage):
-            return obj
-        if not _is_usage_container(obj):
-            return None
-        meta = _get(obj, "usage_metadata")
+        if type(obj) is dict:  # the common case, without the checks below
+            meta = obj.get("usage_metadata")
+            u = obj.get("usage") if meta is None else None
+        else:
+            if isinstance(obj, Usage):
+                return obj
+            if not _is_usage_container(obj):
+                return None
+            meta = _get(obj, "usage_metadata")
+            u = _get(obj, "usage") if meta is None else None
         if meta is not None:
             return usage_from_langchain(meta)
-        u = _get(obj, "usage")
         if u is None:
             for holder in ("response", "message"):
                 inner = _get(obj, holder)
@@ -409,7 +479,11 @@ _SELF_RESPONSE_MESSAGE = (None, "response", "message")
 def _first_text(obj: Any, key: str, meta_keys: tuple[str, ...]) -> str | None:
     """``obj.key`` (also on a wrapped ``response`` / ``message``), else LangChain ``response_metadata``."""
     try:
-        if not _is_usage_container(obj):
+        if type(obj) is dict:  # the common case first: the answer's own field
+            value = obj.get(key)
+            if type(value) is str and value:
+                return value
+        elif not _is_usage_container(obj):
             return None
         for holder_key in _SELF_RESPONSE_MESSAGE:
             holder = obj if holder_key is None else _get(obj, holder_key)
@@ -441,7 +515,7 @@ def response_id_from_any(obj: Any) -> str | None:
 
 
 def _reasons(values: Iterable[Any]) -> tuple[str, ...]:
-    return tuple(v for v in values if isinstance(v, str) and v)
+    return tuple([v for v in values if isinstance(v, str) and v])
 
 
 def finish_reasons_from_any(obj: Any) -> tuple[str, ...]:

@@ -323,3 +323,37 @@ def test_usage_passes_through_and_semconv_mapping_is_read() -> None:
     assert normalize.usage_from_any({"usage": {"input_tokens": 10, "output_tokens": 2, "cache_read_tokens": 4,
                                                "estimated": True}}) == Usage(
         input_tokens=10, output_tokens=2, cache_read_tokens=4, estimated=True)
+
+
+class _Partial:
+    """An SDK-like object: some fields missing, one property that raises, the rest attributes."""
+
+    def __init__(self, values: dict[str, Any], broken: str | None = None) -> None:
+        self.__dict__.update(values)
+        self._broken = broken
+
+    def __getattr__(self, name: str) -> Any:
+        if name == self.__dict__.get("_broken"):
+            raise RuntimeError(f"{name} cannot be read")
+        raise AttributeError(name)
+
+
+def _as_objects(value: Any, broken: str | None = None) -> Any:
+    if isinstance(value, dict):
+        return _Partial({k: _as_objects(v) for k, v in value.items()}, broken)
+    return value
+
+
+@pytest.mark.parametrize("broken", [None, "cache_creation", "completion_tokens_details"])
+def test_objects_read_like_their_dicts_whatever_fields_they_lack(broken: str | None) -> None:
+    # Objects are read through one attribute getter per field list, field by field when a type lacks
+    # a field or a property raises: the numbers must be those of the same JSON as a dict, every time.
+    chat, anthropic = dict(CHAT["usage"]), dict(ANTHROPIC_USAGE)
+    if broken == "cache_creation":
+        del anthropic["cache_creation"]
+    if broken == "completion_tokens_details":
+        del chat["completion_tokens_details"]
+    for _ in range(3):  # the first read decides how the type is read; later reads use that
+        assert usage_from_openai_chat(_as_objects(chat, broken)) == usage_from_openai_chat(chat)
+        assert usage_from_anthropic(_as_objects(anthropic, broken)) == usage_from_anthropic(anthropic)
+    assert errors.counts() == {}
