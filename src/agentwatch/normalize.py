@@ -84,9 +84,9 @@ def _get(obj: Any, key: str, default: Any = None) -> Any:
         return default
 
 
-#: (type, field names) -> whether one C-level ``attrgetter`` reads them all (SDK objects have
-#: every field of their schema, None when unset); False for a type that lacks one of them
-_whole: dict[tuple[type, tuple[str, ...]], bool] = {}
+#: (type, field names) that one C-level ``attrgetter`` cannot read (the type lacks one of the fields,
+#: or one raises): read field by field. SDK objects have every field of their schema, None when unset.
+_partial: set[tuple[type, tuple[str, ...]]] = set()
 _getters: dict[tuple[str, ...], Callable[[Any], Any]] = {}
 
 
@@ -100,21 +100,17 @@ def _fields(obj: Any, keys: tuple[str, ...]) -> Sequence[Any]:
     kind = type(obj)
     if _is_mapping_type(kind):
         return [obj.get(k) for k in keys]
-    whole = _whole.get((kind, keys))
-    if whole is not False and len(keys) > 1:
+    if len(keys) > 1 and (kind, keys) not in _partial:
         getter = _getters.get(keys)
         if getter is None:
             getter = attrgetter(*keys)
             if len(_getters) < 256:
                 _getters[keys] = getter
         try:
-            found = getter(obj)
+            return getter(obj)  # type: ignore[no-any-return]
         except Exception:  # a field it lacks, or a property that raises: field by field from now on
-            found = None
-        if len(_whole) < 1024:
-            _whole[kind, keys] = found is not None
-        if found is not None:
-            return found  # type: ignore[no-any-return]
+            if len(_partial) < 1024:
+                _partial.add((kind, keys))
     return [_get(obj, k) for k in keys]
 
 
@@ -126,6 +122,7 @@ def _counts(obj: Any, keys: tuple[str, ...]) -> list[int]:
     """``_count(obj, key)`` for each of ``keys``, in one call (a model call reads eight or so)."""
     if obj is None:
         return [0] * len(keys)
+    # a dict is read here rather than through _fields: one call less on the commonest path
     found = [obj.get(k) for k in keys] if type(obj) is dict else _fields(obj, keys)
     values = found if type(found) is list else list(found)
     for i, value in enumerate(values):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 APPLICATIONS = REPO / "examples" / "job_copilot" / "data" / "applications.jsonl"
 COMMITTED = REPO / "benchmarks" / "cost" / "results" / "results.json"
+#: the price source of the installed genai-prices data, whichever release that is
+GENAI_PRICES = f"genai-prices {version('genai-prices')}"
 
 ADAPTERS = ("agentwatch_langgraph", "agentwatch_openai", "agentwatch_anthropic")
 

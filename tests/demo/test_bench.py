@@ -11,7 +11,6 @@ import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from agentwatch import cli
 from ._helpers import (
     APPLICATIONS,
     COMMITTED,
+    GENAI_PRICES,
     REPO,
     model_calls,
     price_key,
@@ -30,9 +30,6 @@ from ._helpers import (
     require_adapters,
     stage_of,
 )
-
-#: the price source of the installed genai-prices data, whichever release that is
-GENAI_PRICES = f"genai-prices {version('genai-prices')}"
 
 require_adapters()
 

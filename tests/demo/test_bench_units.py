@@ -8,7 +8,6 @@ import hashlib
 import io
 import json
 import textwrap
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +17,7 @@ from agentwatch import cli
 from agentwatch.bench import BenchError, ModelRef, compare, load_inputs, parse_threshold
 from agentwatch.bench.analysis import nearest_rank
 
-from ._helpers import model_calls, published_cost, read_spans
-
-#: the price source of the installed genai-prices data, whichever release that is
-GENAI_PRICES = f"genai-prices {version('genai-prices')}"
+from ._helpers import GENAI_PRICES, model_calls, published_cost, read_spans
 
 WORKLOAD = """
 import agentwatch
