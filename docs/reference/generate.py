@@ -20,7 +20,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from agentwatch import names
-from agentwatch.sinks.prometheus import PrometheusSink
+from agentwatch.sinks.prometheus import BATCH_SIZE, PrometheusSink
 
 HERE = Path(__file__).resolve().parent
 
@@ -208,7 +208,10 @@ def metrics_page() -> str:
         f"`{names.DEFAULT_NAMESPACE}` prefix is `configure(namespace=...)`. Every label value is "
         "bounded by `configure(max_label_values=200)`: past the limit a value becomes "
         f"`{names.OTHER_LABEL_VALUE}` and `agentwatch_label_overflow_total` counts it. Counters and "
-        "histograms carry a `trace_id` exemplar (OpenMetrics format).\n\n## Prometheus\n\n"
+        "histograms carry a `trace_id` exemplar (OpenMetrics format). Completed calls reach these "
+        f"metrics in batches of {BATCH_SIZE}, and whenever one of them is collected (a scrape, "
+        "`get_sample_value`, a push) or `Telemetry.force_flush()` runs: a reader always sees every "
+        "call completed before it. In multiprocess mode each call is applied at once.\n\n## Prometheus\n\n"
         + "\n".join(rows)
         + "\n\n## OpenTelemetry metrics (with `configure(meter_provider=...)`)\n\n"
         + "\n".join(otel) + "\n"

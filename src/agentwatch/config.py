@@ -60,6 +60,8 @@ class Telemetry:
     _closed: bool = False
 
     def force_flush(self, timeout_millis: int = 5000) -> bool:
+        """Apply the records waiting for a metrics batch, and export the spans waiting for one."""
+        self.prometheus.flush()
         flush = getattr(self.tracer_provider, "force_flush", None)
         if flush is None:
             return True

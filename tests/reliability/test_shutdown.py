@@ -103,8 +103,9 @@ def test_fork_with_locks_held_reinitialises_metrics_and_export(otlp_env: OTLPRec
     assert tel.force_flush(5000)
     assert otlp_env.span_count == 10
     key = ("openai", "gpt-4o", "chat", "ok")
+    tel.prometheus.flush()  # the calls' records reach the metrics (they wait for a batch or a scrape)
     # Locks another thread holds at the moment of the fork: in the child they would stay held forever.
-    held = [recorder_module._rollup_lock, errors._lock, delivery._lock,
+    held = [recorder_module._rollup_lock, errors._lock, delivery._lock, tel.prometheus._apply_lock,
             tel.prometheus._guards["model"]._lock, tel.prometheus.llm_calls.children[key]._value._lock]
     acquired, release = threading.Event(), threading.Event()
 

@@ -3,16 +3,26 @@
 Hot-path notes: labelled children are cached per label tuple, label values pass through a
 :class:`~agentwatch.labels.LabelGuard` (bounded cardinality), and each sample carries the
 ``trace_id`` of its span as an exemplar (served in the OpenMetrics format).
+
+Batching: a completed record is queued, and applied to the metrics with the others in its batch
+(every :data:`BATCH_SIZE` records, and before any of these metrics is collected: a scrape, a
+``get_sample_value``, a push always sees every record completed before it). One batch runs the same
+updates as many single records, but back to back: next to a model call or a graph run, a single
+record's updates mostly wait for memory the call pushed out of the processor's caches. In
+prometheus-client's multiprocess mode, where a scrape reads every worker's files without asking the
+worker, records are applied at once.
 """
 
 from __future__ import annotations
 
 import threading
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, values
+from prometheus_client.metrics_core import Metric
 
 from agentwatch import delivery, errors, forking, names
 from agentwatch.labels import LabelGuard
@@ -20,6 +30,32 @@ from agentwatch.records import Completed, Inference, Stage, ToolCall, VectorSear
 
 ModelLabel = Callable[[str | None, str], str]
 _EXEMPLAR_EVERY_NS = 1_000_000_000
+#: completed records applied together (a scrape applies the ones waiting, however few)
+BATCH_SIZE = 256
+
+
+def _in_process_values() -> bool:
+    """Whether metric values live in this process (not in multiprocess mode's shared files)."""
+    return getattr(values, "ValueClass", None) is getattr(values, "MutexValue", object())
+
+
+class _ApplyFirst:
+    """Mixed into a metric class: collecting the metric first applies its sink's waiting records."""
+
+    before_collect: Callable[[], None] | None = None
+
+    def collect(self) -> Iterable[Metric]:
+        if self.before_collect is not None:
+            self.before_collect()
+        return super().collect()  # type: ignore[misc,no-any-return]  # the metric class mixed with
+
+
+class _Counter(_ApplyFirst, Counter):
+    pass
+
+
+class _Histogram(_ApplyFirst, Histogram):
+    pass
 
 
 def _identity_model(provider: str | None, model: str) -> str:
@@ -169,14 +205,22 @@ class PrometheusSink:
         self.namespace = namespace
         self.exemplars = exemplars
         self.model_label = model_label or _identity_model
+        #: completed records not yet applied (appending to a deque is thread-safe without a lock)
+        self._pending: deque[Completed] = deque()
+        self._batched = _in_process_values()
+        self._apply_lock = threading.Lock()
         ns = namespace
         reg = self.registry
 
         def counter(name: str, doc: str, labels: Sequence[str]) -> _Family:
-            return _Family(Counter(f"{ns}_{name}", doc, labels, registry=reg))
+            metric = _Counter(f"{ns}_{name}", doc, labels, registry=reg)
+            metric.before_collect = self.flush
+            return _Family(metric)
 
         def histogram(name: str, doc: str, labels: Sequence[str], buckets: Sequence[float]) -> _Family:
-            return _Family(Histogram(f"{ns}_{name}", doc, labels, buckets=buckets, registry=reg), buckets)
+            metric = _Histogram(f"{ns}_{name}", doc, labels, buckets=buckets, registry=reg)
+            metric.before_collect = self.flush
+            return _Family(metric, buckets)
 
         self.overflow = counter(
             names.M_LABEL_OVERFLOW, "Label values folded into 'other' by the cardinality limit.", ["label"]
@@ -237,8 +281,38 @@ class PrometheusSink:
         forking.register(self._after_fork)
 
     def close(self) -> None:
+        self.flush()
         errors.remove_listener(self.on_internal_error)
         delivery.remove_listener(self.on_delivery)
+
+    def on_completed(self, c: Completed) -> None:
+        """Queue ``c``; every :data:`BATCH_SIZE` records, apply the batch."""
+        if not self._batched:
+            self._apply(c)
+            return
+        pending = self._pending
+        pending.append(c)
+        if len(pending) >= BATCH_SIZE and self._apply_lock.acquire(blocking=False):
+            # (a thread already applying a batch takes this record too: nobody waits here)
+            try:
+                self._apply_pending()
+            finally:
+                self._apply_lock.release()
+
+    def flush(self) -> None:
+        """Apply every waiting record (a collection calls this first). Never raises."""
+        if self._pending:
+            with self._apply_lock:
+                self._apply_pending()
+
+    def _apply_pending(self) -> None:
+        pending = self._pending
+        while pending:  # (only the holder of the apply lock takes records out)
+            c = pending.popleft()
+            try:
+                self._apply(c)
+            except Exception as exc:
+                errors.report(f"sink.{type(self).__name__}", exc)
 
     def on_delivery(self, event: str, reason: str, count: int) -> None:
         if event == "exported":
@@ -249,6 +323,8 @@ class PrometheusSink:
     def _after_fork(self) -> None:
         """In a forked worker: start every metric from zero with fresh locks (the parent's values
         stay the parent's; a lock another thread held at the fork would stay held forever)."""
+        self._pending = deque()
+        self._apply_lock = threading.Lock()
         self._llm_series = {}
         self._stage_series = {}
         self._workflow_series = {}
@@ -316,7 +392,7 @@ class PrometheusSink:
             child = stage.tokens[kind] = self.stage_tokens.child((*stage.labels, kind))
         self.stage_tokens.inc_child(child, amount, ex, now)
 
-    def on_completed(self, c: Completed) -> None:
+    def _apply(self, c: Completed) -> None:
         ex = c.trace_id if self.exemplars else 0  # exemplar: the span's trace id
         record = c.record
         g = self._guards
