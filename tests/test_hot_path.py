@@ -135,6 +135,17 @@ def test_start_attributes_arrive_whichever_path_is_taken() -> None:
     assert not _late_start_attributes_ok(loud.get_tracer("t"))
 
 
+def test_the_verdict_per_tracer_follows_processors_added_later() -> None:
+    provider, _ = provider_with()
+    tracer = provider.get_tracer("t")
+    assert _late_start_attributes_ok(tracer) and _late_start_attributes_ok(tracer)  # decided, then kept
+    watcher = SeesAttributesAtStart()
+    provider.add_span_processor(watcher)  # the same tracer now has a processor that reads at start
+    assert not _late_start_attributes_ok(tracer)
+    start_span(tracer, "chat gpt-4o", None, SpanKind.CLIENT, dict(START_ATTRIBUTES), None, 1_000).end()
+    assert watcher.seen == [START_ATTRIBUTES]
+
+
 def test_a_sampler_that_reads_attributes_still_sees_them() -> None:
     provider, exporter = provider_with(sampler=DropsByAttribute())
     assert not started(provider, START_ATTRIBUTES).is_recording()
