@@ -220,7 +220,9 @@ def test_direct_metric_updates_equal_the_client_methods() -> None:
             slow_sink.on_completed(c)
         got, want = samples(direct), samples(public)
         assert got == want
-        assert any(family.direct for family in vars(fast_sink).values() if hasattr(family, "direct"))
+        fast_families = [family for family in vars(fast_sink).values() if hasattr(family, "direct")]
+        assert any(family.direct for family in fast_families)
+        assert any(family.floats for family in fast_families)  # batched: floats added under the apply lock
         bucket = ("agentwatch_llm_call_duration_seconds_bucket",
                   (("le", "0.01"), ("model", "gpt-4o-2024-08-06"), ("operation", "chat"), ("provider", "openai")))
         assert got[bucket] == 2  # 0.0004 s and exactly 0.01 s (a bound is inclusive)

@@ -62,40 +62,62 @@ def _identity_model(provider: str | None, model: str) -> str:
     return model
 
 
+def _value_holders(child: Any, histogram: bool) -> list[Any]:
+    if histogram:
+        return [getattr(child, "_sum", None), *getattr(child, "_buckets", ())]
+    return [getattr(child, "_value", None)]
+
+
 def _has_value_holders(child: Any, histogram: bool) -> bool:
     """Whether ``child`` keeps its numbers the way prometheus-client has since 0.4 (a value holder
     with ``inc``: a locked float, or a memory-mapped one in multiprocess mode)."""
-    if histogram:
-        holders = [getattr(child, "_sum", None), *getattr(child, "_buckets", ())]
-        return len(holders) > 1 and all(callable(getattr(h, "inc", None)) for h in holders)
-    return callable(getattr(getattr(child, "_value", None), "inc", None))
+    holders = _value_holders(child, histogram)
+    return len(holders) > int(histogram) and all(callable(getattr(h, "inc", None)) for h in holders)
+
+
+def _plain_floats(child: Any, histogram: bool) -> bool:
+    """Whether every value holder of ``child`` is prometheus-client's locked float (``MutexValue``),
+    whose float the sink may add to directly while it holds its apply lock: these holders have no
+    other writer then, and a reader under the holder's lock sees the float before or after."""
+    mutex_value = getattr(values, "MutexValue", None)
+    return all(type(h) is mutex_value and type(getattr(h, "_value", None)) is float
+               for h in _value_holders(child, histogram))
 
 
 class _Family:
     """A metric plus a cache of its labelled children.
 
     Hot path: a plain update goes straight to the child's value holder (what ``Counter.inc`` and
-    ``Histogram.observe`` end up doing, minus three Python calls and a linear bucket scan); the
-    public methods are used for updates carrying an exemplar, and for every update if a future
-    prometheus-client keeps its numbers differently.
+    ``Histogram.observe`` end up doing, minus three Python calls and a linear bucket scan). In a
+    batched sink, where only the holder of the apply lock updates these metrics, it adds to the
+    holder's float without taking the holder's own lock. The public methods are used for updates
+    carrying an exemplar, and for every update if a future prometheus-client keeps its numbers
+    differently.
     """
 
-    __slots__ = ("buckets", "children", "direct", "exemplar_ns", "metric")
+    __slots__ = ("batched", "buckets", "children", "direct", "exemplar_ns", "floats", "metric")
 
-    def __init__(self, metric: Counter | Histogram, buckets: Sequence[float] = ()) -> None:
+    def __init__(
+        self, metric: Counter | Histogram, buckets: Sequence[float] = (), batched: bool = False
+    ) -> None:
         self.metric = metric
         self.buckets = tuple(buckets)
+        #: updated only by the holder of the sink's apply lock (see PrometheusSink.on_completed)
+        self.batched = batched
         self.children: dict[tuple[str, ...], Any] = {}
         self.exemplar_ns: dict[Any, int] = {}
         self.direct: bool | None = None  # decided on the first child
+        self.floats = False  # direct, and the holders' floats are added to without their locks
 
     def child(self, values: tuple[str, ...]) -> Any:
         child: Any = self.children.get(values)
         if child is None:
             child = self.metric.labels(*values) if values else self.metric
             if self.direct is None:
-                self.direct = _has_value_holders(child, isinstance(self.metric, Histogram)) and (
+                histogram = isinstance(self.metric, Histogram)
+                self.direct = _has_value_holders(child, histogram) and (
                     not self.buckets or tuple(child._upper_bounds[:-1]) == self.buckets)
+                self.floats = self.direct and self.batched and _plain_floats(child, histogram)
             self.children[values] = child
         return child
 
@@ -112,6 +134,8 @@ class _Family:
         if trace_id and now_ns - self.exemplar_ns.get(child, 0) >= _EXEMPLAR_EVERY_NS:
             self.exemplar_ns[child] = now_ns
             child.inc(amount, {"trace_id": format(trace_id, "032x")})
+        elif self.floats:
+            child._value._value += amount
         elif self.direct:
             child._value.inc(amount)
         else:
@@ -133,9 +157,12 @@ class _Family:
                 self.exemplar_ns[key] = now_ns
                 child.observe(amount, {"trace_id": format(trace_id, "032x")})
                 return
-        if self.direct:
+        if self.floats:
+            child._sum._value += amount
+            child._buckets[bucket]._value += 1.0  # past the last bound: +Inf, the client's last bucket
+        elif self.direct:
             child._sum.inc(amount)
-            child._buckets[bucket].inc(1)  # past the last bound: +Inf, the client's last bucket
+            child._buckets[bucket].inc(1)
         else:
             child.observe(amount)
 
@@ -143,6 +170,7 @@ class _Family:
         self.children = {}
         self.exemplar_ns = {}
         self.direct = None
+        self.floats = False
         metric: Any = self.metric
         if hasattr(metric, "_lock"):
             metric._lock = threading.Lock()
@@ -215,12 +243,12 @@ class PrometheusSink:
         def counter(name: str, doc: str, labels: Sequence[str]) -> _Family:
             metric = _Counter(f"{ns}_{name}", doc, labels, registry=reg)
             metric.before_collect = self.flush
-            return _Family(metric)
+            return _Family(metric, batched=self._batched)
 
         def histogram(name: str, doc: str, labels: Sequence[str], buckets: Sequence[float]) -> _Family:
             metric = _Histogram(f"{ns}_{name}", doc, labels, buckets=buckets, registry=reg)
             metric.before_collect = self.flush
-            return _Family(metric, buckets)
+            return _Family(metric, buckets, batched=self._batched)
 
         self.overflow = counter(
             names.M_LABEL_OVERFLOW, "Label values folded into 'other' by the cardinality limit.", ["label"]
