@@ -79,6 +79,10 @@ def test_exemplars_and_failures_survive_the_queue() -> None:
         assert calls(registry) == 3
         assert registry.get_sample_value("agentwatch_internal_errors_total",
                                          {"component": "sink.PrometheusSink"}) == 1
+        # Only metrics that nothing but the batches updates skip the value holders' own locks; the
+        # internal error count is also bumped from any thread, outside a batch.
+        assert sink.llm_calls.floats and sink.llm_duration.floats
+        assert not sink.internal_errors.floats
     finally:
         sink.close()
 

@@ -240,10 +240,12 @@ class PrometheusSink:
         ns = namespace
         reg = self.registry
 
-        def counter(name: str, doc: str, labels: Sequence[str]) -> _Family:
+        def counter(name: str, doc: str, labels: Sequence[str], applied: bool = True) -> _Family:
+            """``applied``: updated only from completed records (False: also from other threads,
+            through the client's locked methods)."""
             metric = _Counter(f"{ns}_{name}", doc, labels, registry=reg)
             metric.before_collect = self.flush
-            return _Family(metric, batched=self._batched)
+            return _Family(metric, batched=self._batched and applied)
 
         def histogram(name: str, doc: str, labels: Sequence[str], buckets: Sequence[float]) -> _Family:
             metric = _Histogram(f"{ns}_{name}", doc, labels, buckets=buckets, registry=reg)
@@ -251,7 +253,8 @@ class PrometheusSink:
             return _Family(metric, buckets, batched=self._batched)
 
         self.overflow = counter(
-            names.M_LABEL_OVERFLOW, "Label values folded into 'other' by the cardinality limit.", ["label"]
+            names.M_LABEL_OVERFLOW, "Label values folded into 'other' by the cardinality limit.", ["label"],
+            applied=False,
         )
         self._guards: dict[str, LabelGuard] = {}
         self.max_label_values = max_label_values
@@ -296,15 +299,16 @@ class PrometheusSink:
                                        names.FAST_DURATION_BUCKETS)
         self.internal_errors = counter(names.M_INTERNAL_ERRORS,
                                        "Errors inside agentwatch (caught; the application went on).",
-                                       ["component"])
+                                       ["component"], applied=False)
         self._llm_series: dict[tuple[str, str, str], _LlmSeries] = {}
         self._stage_series: dict[tuple[str | None, str], _GraphSeries] = {}
         self._workflow_series: dict[str, _GraphSeries] = {}
         errors.add_listener(self.on_internal_error)
         self.spans_dropped = counter(names.M_SPANS_DROPPED,
                                      "Spans that never reached the trace backend (queue full, export failed, "
-                                     "shutdown).", ["reason"])
-        self.spans_exported = counter(names.M_SPANS_EXPORTED, "Spans the trace exporter accepted.", [])
+                                     "shutdown).", ["reason"], applied=False)
+        self.spans_exported = counter(names.M_SPANS_EXPORTED, "Spans the trace exporter accepted.", [],
+                                      applied=False)
         delivery.add_listener(self.on_delivery)
         forking.register(self._after_fork)
 
