@@ -286,3 +286,35 @@ class NoopCall(Call):
 
 
 NOOP_CALL = NoopCall()
+
+
+class ShadowCall(Call):
+    """A model call nested in another model call: records nothing, lends what it learns to the outer one."""
+
+    def __init__(self, record: Record, outer: Call, start_ns: int) -> None:
+        super().__init__(record, outer.span, outer, start_ns)
+
+    def lend(self) -> None:
+        outer = self.parent
+        assert outer is not None
+        if outer.usage is None and self.usage is not None:
+            outer.usage = self.usage
+        if outer.response_model is None and self.response_model is not None:
+            outer.response_model = self.response_model
+        if outer.response_id is None and self.response_id is not None:
+            outer.response_id = self.response_id
+        if not outer.finish_reasons and self.finish_reasons:
+            outer.finish_reasons = self.finish_reasons
+        if outer.first_chunk_ns is None and self.first_chunk_ns is not None:
+            outer.first_chunk_ns = self.first_chunk_ns
+        if outer.attempts is None and self.attempts is not None:
+            outer.attempts = self.attempts
+        if not outer.tool_calls and self.tool_calls:
+            outer.tool_calls = self.tool_calls
+        if outer.documents is None and self.documents is not None:
+            outer.documents = self.documents
+        if outer.returned is None and self.returned is not None:
+            outer.returned = self.returned
+        if self.attributes:
+            for key, value in self.attributes.items():
+                outer.set_attribute(key, value)

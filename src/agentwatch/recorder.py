@@ -10,12 +10,10 @@ not block on I/O and never raise; a failure inside is counted and logged by :mod
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from json.encoder import encode_basestring_ascii as _json_text  # type: ignore[attr-defined]
 from typing import Any, Final, Protocol
 
 from opentelemetry import context as otel_context
@@ -24,7 +22,7 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 
 from agentwatch import errors, forking, names
 from agentwatch import parenting as _parenting
-from agentwatch.call import Call
+from agentwatch.call import Call, ShadowCall
 from agentwatch.context import current_attributes
 from agentwatch.cost import Cost
 from agentwatch.records import (
@@ -38,8 +36,9 @@ from agentwatch.records import (
     VectorSearch,
     Workflow,
 )
-from agentwatch.sanitize import INT64_MAX, safe_text, scrub_secrets
+from agentwatch.sanitize import safe_text, scrub_secrets
 from agentwatch.span_attributes import all_clean, set_clean, start_span
+from agentwatch.span_values import content_text, documents_json, error_description, export_text, token_count
 from agentwatch.usage import Usage
 
 PriceFn = Callable[[str | None, str, Usage, datetime | None], Cost | None]
@@ -69,9 +68,6 @@ _MAX_STARTS = 4096
 #: records started once so far that are remembered, to recognise the second start of one
 _MAX_SEEN = 64
 _EMPTY_CONTEXT = otel_context.Context()
-#: documents listed in gen_ai.retrieval.documents (the returned count stays exact)
-MAX_DOCUMENTS = 100
-_MAX_DESCRIPTION = 1024
 
 
 def _after_fork() -> None:
@@ -80,47 +76,6 @@ def _after_fork() -> None:
 
 
 forking.register(_after_fork)
-
-
-def _content_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    try:
-        return json.dumps(value, default=str, ensure_ascii=False)
-    except Exception:
-        try:
-            return str(value)
-        except Exception:  # RecursionError on a deeply nested value, a broken __str__ ...
-            return f"<{type(value).__name__}: not serialisable>"
-
-
-def _description(error: BaseException) -> str:
-    try:
-        text = f"{type(error).__name__}: {error}"
-    except Exception:
-        text = type(error).__name__
-    return scrub_secrets(safe_text(text[:_MAX_DESCRIPTION]))
-
-
-def _text(value: object) -> str:
-    """Text set straight on a call by an adapter (not through a setter), made safe to export."""
-    if type(value) is str and value.isascii() and len(value) <= 256:
-        return value
-    return safe_text(str(value)[:256])
-
-
-def _documents_json(docs: Sequence[tuple[str | None, float | None]]) -> str:
-    """``[{"id": ..., "score": ...}, ...]`` for the first MAX_DOCUMENTS documents (ids are text and
-    scores finite floats, as :meth:`Call.set_documents` keeps them; json.dumps costs 3x this)."""
-    parts = [
-        f'{{"id":{"null" if i is None else _json_text(i)},"score":{"null" if s is None else repr(float(s))}}}'
-        for i, s in docs[:MAX_DOCUMENTS]
-    ]
-    return "[" + ",".join(parts) + "]"
-
-
-def _tokens(n: int) -> int:
-    return n if n <= INT64_MAX else INT64_MAX
 
 
 class Recorder:
@@ -178,7 +133,7 @@ class Recorder:
                 # calling an instrumented SDK client), or a search inside a search (a retriever over
                 # an instrumented vector store): one call, one span. The inner one only lends what it
                 # learns to the outer one.
-                return _Shadow(record, parent_call, start_ns)
+                return ShadowCall(record, parent_call, start_ns)
             entry = self._starts.get(id(record))
             if entry is not None and entry[0] is record:
                 _, name, kind, attrs, clean = entry
@@ -317,7 +272,7 @@ class Recorder:
         """Captured content: secrets scrubbed (always), then the redaction hook, then the size limit."""
         if value is None:
             return
-        text = _content_text(value)
+        text = content_text(value)
         if len(text) > self.content_max_chars + 512:  # never scan or hand on more than is kept
             text = text[: self.content_max_chars + 512]
         text = scrub_secrets(safe_text(text))
@@ -329,7 +284,7 @@ class Recorder:
                 return  # a failing redaction hook drops the content rather than leak it
             if redacted is None:
                 return
-            text = safe_text(redacted) if isinstance(redacted, str) else _content_text(redacted)
+            text = safe_text(redacted) if isinstance(redacted, str) else content_text(redacted)
         if len(text) > self.content_max_chars:
             text = text[: self.content_max_chars] + "…[truncated]"
         attrs[key] = text
@@ -350,7 +305,7 @@ class Recorder:
         if end_ns is None:
             end_ns = time.time_ns()
         try:
-            if isinstance(call, _Shadow):
+            if isinstance(call, ShadowCall):
                 call.lend()
                 return
             completed = self._complete(call, error, end_ns)
@@ -381,31 +336,33 @@ class Recorder:
             usage = call.usage
             response_model = call.response_model or record.model
             if call.response_model:
-                response_model = _text(call.response_model)
+                response_model = export_text(call.response_model)
                 attrs[names.GEN_AI_RESPONSE_MODEL] = response_model
             if call.response_id:
-                attrs[names.GEN_AI_RESPONSE_ID] = _text(call.response_id)
+                attrs[names.GEN_AI_RESPONSE_ID] = export_text(call.response_id)
             if call.finish_reasons:
                 reasons = call.finish_reasons
                 attrs[names.GEN_AI_RESPONSE_FINISH_REASONS] = (
-                    (_text(reasons[0]),) if len(reasons) == 1 else tuple([_text(r) for r in reasons]))
+                    (export_text(reasons[0]),) if len(reasons) == 1
+                    else tuple([export_text(r) for r in reasons]))
             if call.first_chunk_ns is not None:
                 ttfc = max(call.first_chunk_ns - call.start_ns, 0) / 1e9
                 attrs[names.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
             if call.tool_calls:
                 attrs[names.TOOL_CALLS_COUNT] = len(call.tool_calls)
-                attrs[names.TOOL_CALLS_NAMES] = tuple(_text(n) for n in call.tool_calls)
+                attrs[names.TOOL_CALLS_NAMES] = tuple(export_text(n) for n in call.tool_calls)
             if call.attempts is not None:
                 attrs[names.ATTEMPTS] = call.attempts
             if usage is not None:
-                attrs[names.GEN_AI_USAGE_INPUT_TOKENS] = _tokens(usage.input_tokens)
-                attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS] = _tokens(usage.output_tokens)
+                attrs[names.GEN_AI_USAGE_INPUT_TOKENS] = token_count(usage.input_tokens)
+                attrs[names.GEN_AI_USAGE_OUTPUT_TOKENS] = token_count(usage.output_tokens)
                 if usage.cache_read_tokens:
-                    attrs[names.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = _tokens(usage.cache_read_tokens)
+                    attrs[names.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = token_count(usage.cache_read_tokens)
                 if usage.cache_write_tokens:
-                    attrs[names.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = _tokens(usage.cache_write_tokens)
+                    attrs[names.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = token_count(
+                        usage.cache_write_tokens)
                 if usage.reasoning_tokens:
-                    attrs[names.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = _tokens(usage.reasoning_tokens)
+                    attrs[names.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = token_count(usage.reasoning_tokens)
                 attrs[names.USAGE_ESTIMATED] = usage.estimated
                 cost = self._price(record.provider, response_model, usage, call)
                 if cost is not None:
@@ -437,11 +394,11 @@ class Recorder:
             rollup = Rollup(*sums)  # cost_usd, input_tokens, output_tokens, llm_calls, unpriced_calls
             attrs[names.STAGE_OUTCOME] = outcome
             attrs[names.ROLLUP_COST_USD] = rollup.cost_usd
-            attrs[names.ROLLUP_INPUT_TOKENS] = _tokens(rollup.input_tokens)
-            attrs[names.ROLLUP_OUTPUT_TOKENS] = _tokens(rollup.output_tokens)
+            attrs[names.ROLLUP_INPUT_TOKENS] = token_count(rollup.input_tokens)
+            attrs[names.ROLLUP_OUTPUT_TOKENS] = token_count(rollup.output_tokens)
             attrs[names.ROLLUP_LLM_CALLS] = rollup.llm_calls
             if call.route_to:
-                attrs[names.ROUTE_TO] = tuple(_text(r) for r in call.route_to)
+                attrs[names.ROUTE_TO] = tuple(export_text(r) for r in call.route_to)
             if call.parent is not None:
                 self._roll_up(
                     call.parent,
@@ -457,7 +414,7 @@ class Recorder:
                 scores = [s for _, s in docs if s is not None]
                 if scores:
                     attrs[names.RETRIEVAL_TOP_SCORE] = float(scores[0])
-                attrs[names.GEN_AI_RETRIEVAL_DOCUMENTS] = _documents_json(docs)
+                attrs[names.GEN_AI_RETRIEVAL_DOCUMENTS] = documents_json(docs)
             if returned is not None:
                 attrs[names.RETRIEVAL_RETURNED] = returned
             if self.capture_content and call.output is not None:
@@ -467,12 +424,12 @@ class Recorder:
         if call.attributes:
             attrs.update(call.attributes)
         if error_type is not None:
-            error_type = _text(error_type)
+            error_type = export_text(error_type)
             attrs[names.ERROR_TYPE] = error_type
         if attrs:
             set_clean(span, attrs)
         if outcome == names.OUTCOME_ERROR:
-            description = _description(error) if error is not None else None
+            description = error_description(error) if error is not None else None
             span.set_status(Status(StatusCode.ERROR, description))
         span.end(end_time=end_ns)
         ctx = span.get_span_context()
@@ -520,38 +477,6 @@ class Recorder:
             target.rollup_output += out
             target.rollup_calls += calls
             target.rollup_unpriced += unpriced
-
-
-class _Shadow(Call):
-    """A model call nested in another model call: records nothing, lends what it learns to the outer one."""
-
-    def __init__(self, record: Record, outer: Call, start_ns: int) -> None:
-        super().__init__(record, outer.span, outer, start_ns)
-
-    def lend(self) -> None:
-        outer = self.parent
-        assert outer is not None
-        if outer.usage is None and self.usage is not None:
-            outer.usage = self.usage
-        if outer.response_model is None and self.response_model is not None:
-            outer.response_model = self.response_model
-        if outer.response_id is None and self.response_id is not None:
-            outer.response_id = self.response_id
-        if not outer.finish_reasons and self.finish_reasons:
-            outer.finish_reasons = self.finish_reasons
-        if outer.first_chunk_ns is None and self.first_chunk_ns is not None:
-            outer.first_chunk_ns = self.first_chunk_ns
-        if outer.attempts is None and self.attempts is not None:
-            outer.attempts = self.attempts
-        if not outer.tool_calls and self.tool_calls:
-            outer.tool_calls = self.tool_calls
-        if outer.documents is None and self.documents is not None:
-            outer.documents = self.documents
-        if outer.returned is None and self.returned is not None:
-            outer.returned = self.returned
-        if self.attributes:
-            for key, value in self.attributes.items():
-                outer.set_attribute(key, value)
 
 
 def utc_from_ns(ns: int) -> datetime:
