@@ -16,6 +16,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 
+from agentwatch import errors
 from agentwatch.records import Completed, Inference, Stage
 from agentwatch.sinks.prometheus import BATCH_SIZE, PrometheusSink
 from agentwatch.usage import Usage
@@ -85,6 +86,34 @@ def test_exemplars_and_failures_survive_the_queue() -> None:
         assert not sink.internal_errors.floats
     finally:
         sink.close()
+
+
+def test_a_collection_from_inside_a_batch_does_not_wait_for_itself() -> None:
+    # An error listener that reads the registry (a logging or alerting hook) runs while a batch is
+    # being applied, on the thread that holds the apply lock.
+    registry = CollectorRegistry()
+    sink = PrometheusSink(registry)
+    seen: list[float | None] = []
+
+    def reads_the_registry(component: str) -> None:
+        if component == "sink.PrometheusSink":
+            seen.append(calls(registry))
+
+    broken = Completed(record=Stage(name="s"), outcome="ok", duration_s=None,  # type: ignore[arg-type]
+                       start_ns=0, end_ns=1)
+    errors.add_listener(reads_the_registry)
+    try:
+        for c in (chat_call(), broken, chat_call(), chat_call()):
+            sink.on_completed(c)
+        worker = threading.Thread(target=sink.flush, daemon=True)
+        worker.start()
+        worker.join(10)
+    finally:
+        errors.remove_listener(reads_the_registry)
+    assert not worker.is_alive(), "the batch waited for its own lock"  # (a stuck sink is not closed)
+    sink.close()
+    assert seen == [3]  # the read inside applied the rest of the batch first
+    assert calls(registry) == 3
 
 
 def test_threads_completing_while_others_scrape_lose_nothing() -> None:
