@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from agentwatch import errors, names
 from agentwatch.records import AttributeValue, Record, SpanRef
 from agentwatch.sanitize import attribute_value, finite_or_none, is_sensitive_key, safe_text
+from agentwatch.span_values import MAX_NAME_CHARS, export_text
 from agentwatch.usage import Usage
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 MAX_TOKENS = 2**53
 _MAX_ATTRIBUTES = 256
 _MAX_NAMES = 128
-_MAX_NAME_CHARS = 256
 _OUTCOMES = frozenset((names.OUTCOME_OK, names.OUTCOME_ERROR, names.OUTCOME_INTERRUPTED))
 
 
@@ -38,14 +38,6 @@ def _count(value: object) -> int:
     if math.isnan(value) or value < 0 or value > MAX_TOKENS:
         raise ValueError(f"token count must be a number from 0 to 2**53, not {value!r}")
     return int(value)
-
-
-def _name(value: object) -> str:
-    """An identifier (model, id, finish reason, tool name) as safe, bounded text."""
-    if type(value) is str and value.isascii() and len(value) <= _MAX_NAME_CHARS:
-        return value  # the common case: nothing to cut or replace
-    text = value if isinstance(value, str) else str(value)
-    return safe_text(text[:_MAX_NAME_CHARS])
 
 
 def _count_arg(value: object) -> int | None:
@@ -124,17 +116,18 @@ class Call:
 
     def set_response_model(self, model: str | None) -> None:
         if model is None or isinstance(model, str):
-            self.response_model = _name(model) if model else None
+            self.response_model = export_text(model) if model else None
 
     def set_response_id(self, response_id: str | None) -> None:
         if response_id is None or isinstance(response_id, str):
-            self.response_id = _name(response_id) if response_id else None
+            self.response_id = export_text(response_id) if response_id else None
 
     def set_finish_reasons(self, reasons: Iterable[str]) -> None:
         try:
             if isinstance(reasons, str):
                 reasons = (reasons,)
-            self.finish_reasons = tuple([_name(r) for r in islice(reasons, _MAX_NAMES) if r is not None])
+            self.finish_reasons = tuple([export_text(r) for r in islice(reasons, _MAX_NAMES)
+                                         if r is not None])
         except Exception as exc:
             errors.report("call", exc)
 
@@ -175,8 +168,8 @@ class Call:
         try:
             self.documents = tuple(
                 (
-                    i if i is None or (type(i) is str and len(i) <= _MAX_NAME_CHARS and i.isascii())
-                    else _name(i),
+                    i if i is None or (type(i) is str and len(i) <= MAX_NAME_CHARS and i.isascii())
+                    else export_text(i),
                     s if type(s) is float and math.isfinite(s) else finite_or_none(s),
                 )
                 for i, s in documents
@@ -211,7 +204,7 @@ class Call:
         try:
             if isinstance(names, str):
                 names = (names,)
-            self.tool_calls = tuple(_name(n) for n in islice(names, _MAX_NAMES))
+            self.tool_calls = tuple(export_text(n) for n in islice(names, _MAX_NAMES))
         except Exception as exc:
             errors.report("call", exc)
 
@@ -222,7 +215,7 @@ class Call:
     def add_route(self, target: str) -> None:
         """Record a routing decision taken at the end of this stage."""
         if len(self.route_to) < _MAX_NAMES:
-            self.route_to = (*self.route_to, _name(target))
+            self.route_to = (*self.route_to, export_text(target))
 
     @property
     def span_ref(self) -> SpanRef:

@@ -15,6 +15,8 @@ from agentwatch.sanitize import INT64_MAX, safe_text, scrub_secrets
 #: documents listed in gen_ai.retrieval.documents (the returned count stays exact)
 MAX_DOCUMENTS = 100
 MAX_DESCRIPTION = 1024
+#: characters kept of an identifier
+MAX_NAME_CHARS = 256
 
 
 def content_text(value: Any) -> str:
@@ -38,10 +40,11 @@ def error_description(error: BaseException) -> str:
 
 
 def export_text(value: object) -> str:
-    """Text set straight on a call by an adapter (not through a setter), made safe to export."""
-    if type(value) is str and value.isascii() and len(value) <= 256:
-        return value
-    return safe_text(str(value)[:256])
+    """An identifier (model, id, finish reason, tool name), set through a call's setter or straight
+    on it by an adapter, as safe, bounded text."""
+    if type(value) is str and value.isascii() and len(value) <= MAX_NAME_CHARS:
+        return value  # the common case: nothing to cut or replace
+    return safe_text(str(value)[:MAX_NAME_CHARS])
 
 
 def documents_json(docs: Sequence[tuple[str | None, float | None]]) -> str:
