@@ -36,6 +36,9 @@ class Variant:
     enter: Callable[[], None] | None = None
     leave: Callable[[], None] | None = None
     samples: list[int] = field(default_factory=list)
+    #: mean ns per call of each timed round (whatever some calls pay for the others, such as a batch
+    #: of queued metric updates or a garbage collection, is spread over the round's calls)
+    round_means: list[float] = field(default_factory=list)
     calls: int = 0
 
 
@@ -74,6 +77,8 @@ def _batch(variant: Variant, start: int, count: int, clock: Callable[[], int] = 
         if variant.leave is not None:
             variant.leave()
     variant.calls += count
+    if count:
+        variant.round_means.append(sum(out[-count:]) / count)
 
 
 def _quantile(sorted_ns: list[int], q: float) -> float:
@@ -92,6 +97,7 @@ def run_case(case: str, variants: Sequence[Variant], args: argparse.Namespace,
     for v in variants:  # warm-up: caches, first price lookup, label children
         _batch(v, 0, min(200, args.calls), clock)
         v.samples.clear()
+        v.round_means.clear()
     order = list(variants)
     for r in range(args.rounds):
         rng.shuffle(order)
@@ -101,10 +107,10 @@ def run_case(case: str, variants: Sequence[Variant], args: argparse.Namespace,
     for v in variants:
         gc.collect()
         before = rss_kb()
-        kept = v.samples
-        v.samples = []
+        kept, kept_means = v.samples, v.round_means
+        v.samples, v.round_means = [], []
         _batch(v, 0, args.rss_calls, clock)
-        v.samples = kept
+        v.samples, v.round_means = kept, kept_means
         if flush is not None:
             flush()
         gc.collect()
@@ -113,32 +119,57 @@ def run_case(case: str, variants: Sequence[Variant], args: argparse.Namespace,
     if flush is not None:
         flush()
     base = statistics.median(variants[0].samples) / 1000
+    base_mean = statistics.median(variants[0].round_means) / 1000
     floor = next((v for v in variants if v.floor), None)
-    floor_added = statistics.median(floor.samples) / 1000 - base if floor is not None else None
-    peers_added = [statistics.median(v.samples) / 1000 - base for v in variants if v.peer]
-    peer_added = min(peers_added) if peers_added else None
+    peers = [v for v in variants if v.peer]
     rows = []
     for v in variants:
         ns = sorted(v.samples)
         median = statistics.median(ns) / 1000
-        added = median - base
+        mean = statistics.median(v.round_means) / 1000
         row: dict[str, Any] = {
             "case": case,
             "variant": v.name,
             "median_us": round(median, 3),
             "p90_us": round(_quantile(ns, 0.9), 3),
-            "added_us": round(added, 3),
+            "added_us": round(median - base, 3),
             "ratio": round(median / base, 2) if base > 0 else None,
+            "mean_us": round(mean, 3),
+            "added_mean_us": round(mean - base_mean, 3),
             "spans_per_call": round(v.spans() / v.calls, 3) if v.spans is not None and v.calls else None,
             "rss_growth_kb": growth[v.name],
             "n": len(ns),
         }
-        if floor_added is not None and floor_added > 0 and v is not variants[0]:
-            row["floor_ratio"] = round(added / floor_added, 2)
-        if peer_added is not None and peer_added > 0 and v is not variants[0]:
-            row["peer_ratio"] = round(added / peer_added, 2)
+        if v is not variants[0]:
+            row.update(_ratios(v, floor, peers, base, base_mean))
         rows.append(row)
     return rows
+
+
+def _added(v: Variant, base: float, base_mean: float) -> tuple[float, float]:
+    """µs ``v`` adds to the bare variant: by median call, and by mean call (median of round means)."""
+    return (statistics.median(v.samples) / 1000 - base,
+            statistics.median(v.round_means) / 1000 - base_mean)
+
+
+def _ratios(v: Variant, floor: Variant | None, peers: Sequence[Variant], base: float,
+            base_mean: float) -> dict[str, float]:
+    """``v``'s added time as a multiple of the floor's and of the fastest peer's, both ways."""
+    added, added_mean = _added(v, base, base_mean)
+    out: dict[str, float] = {}
+    references: list[tuple[str, tuple[float, float] | None]] = [
+        ("floor_ratio", _added(floor, base, base_mean) if floor is not None else None),
+        ("peer_ratio", (min(_added(p, base, base_mean)[0] for p in peers),
+                        min(_added(p, base, base_mean)[1] for p in peers)) if peers else None),
+    ]
+    for key, ref in references:
+        if ref is None:
+            continue
+        if ref[0] > 0:
+            out[key] = round(added / ref[0], 2)
+        if ref[1] > 0:
+            out[f"{key}_mean"] = round(added_mean / ref[1], 2)
+    return out
 
 
 def emit(rows: Sequence[dict[str, Any]]) -> None:
