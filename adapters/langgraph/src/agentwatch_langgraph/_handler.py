@@ -22,13 +22,11 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks.manager import AsyncCallbackManager
-from langchain_core.messages import BaseMessage
-from langchain_core.outputs import LLMResult
 from langgraph.errors import GraphBubbleUp, ParentCommand
 
 from agentwatch import _state, errors, names
@@ -36,8 +34,10 @@ from agentwatch.call import Call
 from agentwatch.recorder import AMBIENT, Recorder
 from agentwatch.records import SpanRef, Stage
 from agentwatch_langgraph import _context, _mapping
+from agentwatch_langgraph._leaf_events import LeafRunEvents
 from agentwatch_langgraph._runs import (
     CHAIN,
+    COMPONENT,
     MODEL,
     NODE,
     RETRIEVER,
@@ -56,7 +56,6 @@ try:  # LangGraph >= 1.1: handlers of this type also receive on_interrupt / on_r
 except ImportError:  # pragma: no cover - older LangGraph
     from langchain_core.callbacks import BaseCallbackHandler as _Base  # type: ignore[assignment]
 
-COMPONENT = "langgraph"
 _DEFAULT_GRAPH = "LangGraph"
 _START_NODE = "__start__"
 
@@ -95,7 +94,7 @@ def _is_resume_input(inputs: Any) -> bool:
     return inputs is None or getattr(inputs, "resume", None) is not None
 
 
-class CallbackHandler(_Base):
+class CallbackHandler(LeafRunEvents, _Base):
     """Turns LangGraph / LangChain runs into agentwatch spans and metrics.
 
     ``graph_name`` names the top-level workflow (default: the ``run_name`` of the call, else the
@@ -373,14 +372,7 @@ class CallbackHandler(_Base):
         if run.own and call is not None:
             run.recorder.finish(call)
 
-    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        run = self._runs.pop(run_id)
-        if run is None or run.kind == SKIP:
-            return
-        try:
-            self._fail(run, error)
-        except Exception as exc:
-            errors.report(COMPONENT, exc)
+    on_chain_error = LeafRunEvents._run_error
 
     def _fail(self, run: Run, error: BaseException) -> None:
         """End a run that raised: control flow (interrupt, Command to a parent) is not a failure."""
@@ -459,241 +451,6 @@ class CallbackHandler(_Base):
 
     def on_resume(self, event: Any) -> None:
         return None
-
-    # --- models -------------------------------------------------------------------------------------
-    def on_chat_model_start(
-        self,
-        serialized: dict[str, Any] | None,
-        messages: list[list[BaseMessage]],
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        tags: list[str] | None = None,
-        metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        recorder = _state.recorder
-        if recorder is None:
-            return
-        try:
-            content = _mapping.messages_content(messages) if recorder.capture_content else None
-            self._model_start(
-                recorder, run_id, parent_run_id, serialized, metadata, kwargs, names.OP_CHAT, content
-            )
-        except Exception as exc:
-            errors.report(COMPONENT, exc)
-
-    def on_llm_start(
-        self,
-        serialized: dict[str, Any] | None,
-        prompts: list[str],
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        tags: list[str] | None = None,
-        metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        recorder = _state.recorder
-        if recorder is None:
-            return
-        try:
-            content = list(prompts) if recorder.capture_content else None
-            self._model_start(
-                recorder,
-                run_id,
-                parent_run_id,
-                serialized,
-                metadata,
-                kwargs,
-                names.OP_TEXT_COMPLETION,
-                content,
-            )
-        except Exception as exc:
-            errors.report(COMPONENT, exc)
-
-    def _model_start(
-        self,
-        recorder: Recorder,
-        run_id: UUID,
-        parent_run_id: UUID | None,
-        serialized: Any,
-        metadata: dict[str, Any] | None,
-        kwargs: dict[str, Any],
-        operation: str,
-        content: Any,
-    ) -> None:
-        now = time.time_ns()
-        parent, parent_call = self._parent(run_id, parent_run_id)
-        if parent_call is None:
-            self._skip(recorder, run_id, parent)
-            return
-        record = _mapping.inference_record(
-            serialized, metadata, kwargs.get("invocation_params"), operation=operation, input_messages=content
-        )
-        call = recorder.start(record, parent_call, start_ns=now)
-        run = self._add(recorder, run_id, MODEL, call, parent, now)
-        run.provider = record.provider
-        run.var_token = _context.publish_model_call(call)
-
-    def on_llm_new_token(
-        self,
-        token: Any,
-        *,
-        chunk: Any = None,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        tags: list[str] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        try:
-            run = self._runs.get(run_id)
-            if run is None or run.call is None:
-                return
-            call = run.call
-            if call.first_chunk_ns is None:
-                call.mark_first_chunk(time.time_ns())
-                call.set_attribute(names.GEN_AI_REQUEST_STREAM, True)
-        except Exception as exc:
-            errors.report(COMPONENT, exc)
-
-    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
-        run = self._runs.pop(run_id)
-        if run is None or run.kind == SKIP:
-            return
-        try:
-            _context.unpublish_model_call(run.var_token)
-            call = run.call
-            assert call is not None
-            _mapping.read_llm_result(call, response, run.provider)
-            if run.recorder.capture_content:
-                generation = _mapping._first_generation(response)
-                if generation is not None:
-                    call.set_output(getattr(generation, "text", None))
-            run.recorder.finish(call)
-        except Exception as exc:
-            errors.report(COMPONENT, exc)
-
-    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        run = self._runs.pop(run_id)
-        if run is None or run.kind == SKIP:
-            return
-        try:
-            self._fail(run, error)
-        except Exception as exc:
-            errors.report(COMPONENT, exc)
-
-    # --- tools --------------------------------------------------------------------------------------
-    def on_tool_start(
-        self,
-        serialized: dict[str, Any] | None,
-        input_str: str,
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        tags: list[str] | None = None,
-        metadata: dict[str, Any] | None = None,
-        inputs: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        recorder = _state.recorder
-        if recorder is None:
-            return
-        try:
-            now = time.time_ns()
-            parent, parent_call = self._parent(run_id, parent_run_id)
-            if parent_call is None:
-                self._skip(recorder, run_id, parent)
-                return
-            arguments = (inputs if inputs is not None else input_str) if recorder.capture_content else None
-            record = _mapping.tool_record(
-                serialized, kwargs.get("name"), kwargs.get("tool_call_id"), arguments
-            )
-            call = recorder.start(record, parent_call, start_ns=now)
-            run = self._add(recorder, run_id, TOOL, call, parent, now)
-            run.ctx_token = _context.attach(call)
-        except Exception as exc:
-            errors.report(COMPONENT, exc)
-
-    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        run = self._runs.pop(run_id)
-        if run is None or run.kind == SKIP:
-            return
-        try:
-            _context.detach(run.ctx_token)
-            call = run.call
-            assert call is not None
-            if _mapping.tool_failed(output):
-                call.set_outcome(names.OUTCOME_ERROR)
-                call.error_type = "ToolError"
-            if run.recorder.capture_content:
-                call.set_output(_mapping.tool_output_content(output))
-            run.recorder.finish(call)
-        except Exception as exc:
-            errors.report(COMPONENT, exc)
-
-    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        run = self._runs.pop(run_id)
-        if run is None or run.kind == SKIP:
-            return
-        try:
-            self._fail(run, error)
-        except Exception as exc:
-            errors.report(COMPONENT, exc)
-
-    # --- retrievers ---------------------------------------------------------------------------------
-    def on_retriever_start(
-        self,
-        serialized: dict[str, Any] | None,
-        query: str,
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        tags: list[str] | None = None,
-        metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        recorder = _state.recorder
-        if recorder is None:
-            return
-        try:
-            now = time.time_ns()
-            parent, parent_call = self._parent(run_id, parent_run_id)
-            if parent_call is None:
-                self._skip(recorder, run_id, parent)
-                return
-            record = _mapping.retriever_record(
-                serialized, kwargs.get("name"), metadata, query if recorder.capture_content else None
-            )
-            call = recorder.start(record, parent_call, start_ns=now)
-            run = self._add(recorder, run_id, RETRIEVER, call, parent, now)
-            run.ctx_token = _context.attach(call)
-        except Exception as exc:
-            errors.report(COMPONENT, exc)
-
-    def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID, **kwargs: Any) -> None:
-        run = self._runs.pop(run_id)
-        if run is None or run.kind == SKIP:
-            return
-        try:
-            _context.detach(run.ctx_token)
-            call = run.call
-            assert call is not None
-            _mapping.read_documents(call, documents)
-            if run.recorder.capture_content:
-                call.set_output([getattr(d, "page_content", d) for d in documents])
-            run.recorder.finish(call)
-        except Exception as exc:
-            errors.report(COMPONENT, exc)
-
-    def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        run = self._runs.pop(run_id)
-        if run is None or run.kind == SKIP:
-            return
-        try:
-            self._fail(run, error)
-        except Exception as exc:
-            errors.report(COMPONENT, exc)
 
     # --- housekeeping -------------------------------------------------------------------------------
     def sweep(self) -> None:

@@ -20,7 +20,8 @@ from langgraph.pregel import Pregel
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from agentwatch import errors
-from agentwatch_langgraph._handler import COMPONENT, CallbackHandler
+from agentwatch_langgraph._handler import CallbackHandler
+from agentwatch_langgraph._runs import COMPONENT
 
 _INSTRUMENTS = ("langgraph >= 1.0, < 2",)
 _METHODS = ("stream", "astream")

@@ -20,6 +20,9 @@ from agentwatch.recorder import Recorder
 from agentwatch.records import SpanRef
 
 # kinds of run
+#: what errors caught in this adapter are counted under (agentwatch_internal_errors_total)
+COMPONENT = "langgraph"
+
 WORKFLOW = 1  # a graph (or top-level chain) run: invoke_workflow span
 NODE = 2  # one execution of a graph node: stage span
 MODEL = 3  # chat model / LLM: inference span
