@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from agentwatch import errors, wrapping
+from agentwatch.client_patching import Maker
 from agentwatch_anthropic import _mapping as m
 
 C = TypeVar("C")
@@ -79,7 +80,7 @@ def _swap_raw_stream(stream: Any, call: Any, record: Any, settings: Any, kwargs:
     stream._raw_stream = wrapping.stream_proxy(raw, call, m.message_stream(settings, kwargs, record))
 
 
-def _stream_helper(is_async: bool) -> wrapping.Maker:
+def _stream_helper(is_async: bool) -> Maker:
     """``messages.stream(...)``: the request is sent when its block is entered, so that is where the
     call starts; the stream helper then reads its events through a recording proxy."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.callbacks.manager import (
@@ -24,6 +24,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
+from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr
@@ -74,12 +75,12 @@ class FakeChatModel(BaseChatModel):
         return message
 
     def _usage(self, inp: int, out: int) -> UsageMetadata:
-        usage = UsageMetadata(input_tokens=inp, output_tokens=out, total_tokens=inp + out)
+        usage: dict[str, Any] = {"input_tokens": inp, "output_tokens": out, "total_tokens": inp + out}
         if self.cache_read_tokens:
             usage["input_token_details"] = {"cache_read": self.cache_read_tokens}
         if self.reasoning_tokens:
             usage["output_token_details"] = {"reasoning": self.reasoning_tokens}
-        return usage
+        return cast(UsageMetadata, usage)  # (the details are optional; some versions type them required)
 
     def _generate(
         self,
@@ -110,7 +111,7 @@ class FakeChatModel(BaseChatModel):
                 usage_metadata=message.usage_metadata,
                 response_metadata=message.response_metadata,
                 tool_call_chunks=[
-                    {"name": tc["name"], "args": "{}", "id": tc.get("id"), "index": i}
+                    tool_call_chunk(name=tc["name"], args="{}", id=tc.get("id"), index=i)
                     for i, tc in enumerate(message.tool_calls)
                 ],
             )
