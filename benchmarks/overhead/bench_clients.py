@@ -46,6 +46,8 @@ from typing import Any
 
 import anthropic
 import openai
+from anthropic.types import MessageParam
+from openai.types.chat import ChatCompletionMessageParam
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
@@ -63,8 +65,11 @@ from .bench_decorators import CountingExporter, DefaultProcessor
 
 SYSTEM = "You are a careful career assistant. Answer in a few short paragraphs."
 USER = "Analyse this job posting for a senior backend engineer (Python, PostgreSQL, AWS) and list the skills."
-CHAT = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": USER}]
-ASK = [{"role": "user", "content": USER}]
+CHAT: list[ChatCompletionMessageParam] = [
+    {"role": "system", "content": SYSTEM},
+    {"role": "user", "content": USER},
+]
+ASK: list[MessageParam] = [{"role": "user", "content": USER}]
 
 
 @contextlib.contextmanager

@@ -157,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     book = PriceBook.from_source(override)
     past = datetime(2025, 5, 1, tzinfo=UTC)
     long_usage = Usage(input_tokens=300_000, output_tokens=2_000, cache_read_tokens=100_000)
-    cases: list[tuple[str, str, str, Usage, datetime | None, bool]] = [
+    cases: list[tuple[str, str | None, str, Usage, datetime | None, bool]] = [
         ("flat (gpt-4o, cache reads)", "openai", "gpt-4o-2024-08-06", usage, None, True),
         ("tiered (gemini-2.5-pro >200K)", "google", "gemini-2.5-pro", long_usage, None, True),
         ("dated, now (o3)", "openai", "o3", usage, None, True),
@@ -171,23 +171,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     out: list[dict[str, Any]] = []
     price = book.price
-    for label, provider, model, u, at, compare in cases:
-        assert price(provider, model, u, at) is not None
+    for label, provider_name, model, u, at, compare in cases:
+        assert price(provider_name, model, u, at) is not None
 
-        def ours(p: Any = provider, m: str = model, u: Usage = u, at: Any = at) -> Any:
+        def bare_call(p: Any = provider_name, m: str = model, u: Usage = u, at: Any = at) -> None:
+            return bare(p, m, u, at)
+
+        def ours(p: Any = provider_name, m: str = model, u: Usage = u, at: Any = at) -> Any:
             return price(p, m, u, at)
 
-        def ours_floats(p: Any = provider, m: str = model, u: Usage = u, at: Any = at) -> Any:
+        def ours_floats(p: Any = provider_name, m: str = model, u: Usage = u, at: Any = at) -> Any:
             c = price(p, m, u, at)
+            assert c is not None  # (every case is priced: checked above)
             return c.total, c.input, c.output, c.source, c.tier
 
         variants: dict[str, tuple[Callable[[], Any], int]] = {
-            "bare": (lambda p=provider, m=model, u=u, at=at: bare(p, m, u, at), args.batch),
+            "bare": (bare_call, args.batch),
             "agentwatch": (ours, args.batch),
             "agentwatch+floats": (ours_floats, args.batch),
         }
         if compare:
-            calc, resolved = _genai(provider or "", model, u, at)
+            calc, resolved = _genai(provider_name or "", model, u, at)
             slow = max(args.batch // 50, 10)
             variants["genai_calc_price"] = (calc, slow)
             variants["genai_model_price"] = (resolved, slow)
