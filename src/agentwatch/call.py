@@ -8,13 +8,14 @@ Every setter is safe to call from any thread and never raises into the caller.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from agentwatch import errors, names
-from agentwatch.records import AttributeValue, Record, SpanRef
+from agentwatch import errors, forking, names
+from agentwatch.records import AttributeValue, Record, SpanRef, Stage, Workflow
 from agentwatch.sanitize import attribute_value, finite_or_none, is_sensitive_key, safe_text
 from agentwatch.span_values import MAX_NAME_CHARS, export_text
 from agentwatch.usage import Usage
@@ -311,3 +312,39 @@ class ShadowCall(Call):
         if self.attributes:
             for key, value in self.attributes.items():
                 outer.set_attribute(key, value)
+
+
+# --- rollups: the cost and tokens of model calls, summed on the stage or workflow enclosing them ---
+_rollup_lock = threading.Lock()
+
+
+def _after_fork() -> None:
+    global _rollup_lock
+    _rollup_lock = threading.Lock()
+
+
+forking.register(_after_fork)
+
+
+def roll_up(parent: Call, cost: float, inp: int, out: int, calls: int, unpriced: int) -> None:
+    """Add one ended call's sums to the stage or workflow enclosing it. A search or a tool in
+    between (the query embedding of a retrieval, a model call inside a tool) passes them on."""
+    target: Call | None = parent
+    while target is not None and not isinstance(target.record, (Stage, Workflow)):
+        target = target.parent
+    if target is None:
+        return
+    with _rollup_lock:
+        target.rollup_cost += cost
+        target.rollup_input += inp
+        target.rollup_output += out
+        target.rollup_calls += calls
+        target.rollup_unpriced += unpriced
+
+
+def rollup_sums(call: Call) -> tuple[float, int, int, int, int]:
+    """The five sums of ``call`` as one consistent snapshot: cost, input and output tokens, model
+    calls, unpriced calls."""
+    with _rollup_lock:
+        return (call.rollup_cost, call.rollup_input, call.rollup_output, call.rollup_calls,
+                call.rollup_unpriced)

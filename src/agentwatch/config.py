@@ -60,7 +60,9 @@ class Telemetry:
     _closed: bool = False
 
     def force_flush(self, timeout_millis: int = 5000) -> bool:
-        """Apply the records waiting for a metrics batch, and export the spans waiting for one."""
+        """Complete the calls waiting for their batch, apply the records waiting for a metrics batch,
+        and export the spans waiting for one."""
+        self.recorder.flush()
         self.prometheus.flush()
         flush = getattr(self.tracer_provider, "force_flush", None)
         if flush is None:
@@ -75,6 +77,7 @@ class Telemetry:
         if self._closed:
             return
         self._closed = True
+        self.recorder.close()  # calls still waiting end their spans while the processors take them
         if self.owns_tracer_provider:
             _GLOBAL.release(self.tracer_provider)
             self.force_flush(timeout_millis)

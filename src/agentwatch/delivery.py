@@ -33,7 +33,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from agentwatch import errors, forking, names, span_attributes
+from agentwatch import completion_queue, errors, forking, names, span_attributes
 
 #: listener(event, reason, count): event is "exported" or "dropped"
 DeliveryListener = Callable[[str, str, int], None]
@@ -193,10 +193,15 @@ class _CountingExporter(SpanExporter):
 class GuardedSpanProcessor(SpanProcessor):
     """A ``BatchSpanProcessor`` with a hard queue bound, bounded flush/shutdown and drop counts.
 
+    Its flush and shutdown first complete the calls waiting in a recorder's completion queue, so a
+    recorder whose spans go only to processors of this type may complete calls in batches.
+
     ``max_queue_size``, ``schedule_delay_millis`` and ``max_export_batch_size`` default to the
     standard ``OTEL_BSP_*`` variables like the SDK's. ``shutdown_timeout_millis`` bounds
     :meth:`shutdown` (the SDK calls it without a timeout, also at interpreter exit).
     """
+
+    completes_queued_calls = True
 
     def __init__(
         self,
@@ -282,12 +287,14 @@ class GuardedSpanProcessor(SpanProcessor):
         """Export what is queued; give up (returning False) after ``timeout_millis``."""
         if self._closed:
             return False
+        completion_queue.flush_all()  # ended calls still waiting for their batch end their spans first
         return _in_thread(self._inner.force_flush, timeout_millis / 1000, "agentwatch-flush")
 
     def shutdown(self) -> None:
         """Flush what the time allows and stop; never waits longer than ``shutdown_timeout_millis``."""
         if self._closed:
             return
+        completion_queue.flush_all()
         finished = _in_thread(self._inner.shutdown, self.shutdown_timeout_millis / 1000,
                               "agentwatch-shutdown")
         with self._lock:

@@ -10,7 +10,6 @@ not block on I/O and never raise; a failure inside is counted and logged by :mod
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -20,9 +19,10 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-from agentwatch import errors, forking, names
+from agentwatch import errors, names
 from agentwatch import parenting as _parenting
-from agentwatch.call import Call, ShadowCall
+from agentwatch.call import Call, ShadowCall, roll_up, rollup_sums
+from agentwatch.completion_queue import CompletionQueue
 from agentwatch.context import current_attributes
 from agentwatch.cost import Cost
 from agentwatch.records import (
@@ -61,21 +61,12 @@ class _Ambient:
 
 AMBIENT: Final = _Ambient()
 
-_rollup_lock = threading.Lock()
 _REPLAY_AFTER_NS = 3600 * 10**9
 #: records whose start attributes are kept (see Recorder._starts); past this, the cache starts over
 _MAX_STARTS = 4096
 #: records started once so far that are remembered, to recognise the second start of one
 _MAX_SEEN = 64
 _EMPTY_CONTEXT = otel_context.Context()
-
-
-def _after_fork() -> None:
-    global _rollup_lock
-    _rollup_lock = threading.Lock()
-
-
-forking.register(_after_fork)
 
 
 class Recorder:
@@ -104,6 +95,16 @@ class Recorder:
         self._starts: dict[int, tuple[Record, str, SpanKind, dict[str, AttributeValue], bool]] = {}
         #: id(record) -> record: started once so far (a record started again moves to _starts)
         self._seen: dict[int, Record] = {}
+        #: ended calls waiting to be completed together
+        self._queue = CompletionQueue(self._end_queued)
+
+    def flush(self) -> None:
+        """Complete every ended call still waiting for its batch. Never raises."""
+        self._queue.flush()
+
+    def close(self) -> None:
+        """Complete what waits and stop the queue's background thread."""
+        self._queue.close()
 
     # --- start ------------------------------------------------------------------------------------
     def start(
@@ -304,10 +305,29 @@ class Recorder:
         call.ended = True
         if end_ns is None:
             end_ns = time.time_ns()
-        try:
-            if isinstance(call, ShadowCall):
+        if isinstance(call, ShadowCall):
+            try:
                 call.lend()
+            except Exception as exc:
+                errors.report("recorder", exc)
+            return
+        queue = self._queue
+        try:
+            if error is None and not self.capture_content and queue.accepts(self.tracer, self.sinks):
+                # (with content capture on, a redaction hook runs on the caller's thread)
+                queue.put(call, end_ns)
                 return
+            if len(queue):  # the calls that ended before this one first (their rollups may be its own)
+                queue.flush()
+        except Exception as exc:
+            errors.report("recorder", exc)
+        self._end_now(call, error, end_ns)
+
+    def _end_queued(self, call: Call, end_ns: int) -> None:
+        self._end_now(call, None, end_ns)
+
+    def _end_now(self, call: Call, error: BaseException | None, end_ns: int) -> None:
+        try:
             completed = self._complete(call, error, end_ns)
         except Exception as exc:
             errors.report("recorder", exc)
@@ -377,7 +397,7 @@ class Recorder:
             if self.capture_content and call.output is not None:
                 self._content(attrs, names.GEN_AI_OUTPUT_MESSAGES, call.output)
             if call.parent is not None and error is None and usage is not None:
-                self._roll_up(
+                roll_up(
                     call.parent,
                     cost.total if cost is not None else 0.0,
                     usage.input_tokens,
@@ -386,12 +406,9 @@ class Recorder:
                     0 if cost is not None else 1,
                 )
             elif call.parent is not None:
-                self._roll_up(call.parent, 0.0, 0, 0, 1, 0)
+                roll_up(call.parent, 0.0, 0, 0, 1, 0)
         elif isinstance(record, (Stage, Workflow)):
-            with _rollup_lock:  # the five sums as one consistent snapshot
-                sums = (call.rollup_cost, call.rollup_input, call.rollup_output, call.rollup_calls,
-                        call.rollup_unpriced)
-            rollup = Rollup(*sums)  # cost_usd, input_tokens, output_tokens, llm_calls, unpriced_calls
+            rollup = Rollup(*rollup_sums(call))  # cost, input and output tokens, calls, unpriced calls
             attrs[names.STAGE_OUTCOME] = outcome
             attrs[names.ROLLUP_COST_USD] = rollup.cost_usd
             attrs[names.ROLLUP_INPUT_TOKENS] = token_count(rollup.input_tokens)
@@ -400,7 +417,7 @@ class Recorder:
             if call.route_to:
                 attrs[names.ROUTE_TO] = tuple(export_text(r) for r in call.route_to)
             if call.parent is not None:
-                self._roll_up(
+                roll_up(
                     call.parent,
                     rollup.cost_usd,
                     rollup.input_tokens,
@@ -461,22 +478,6 @@ class Recorder:
         except Exception as exc:
             errors.report("pricing", exc)
             return None
-
-    @staticmethod
-    def _roll_up(parent: Call, cost: float, inp: int, out: int, calls: int, unpriced: int) -> None:
-        # Rollups belong to stages and workflows: a search or a tool in between (the query embedding
-        # of a retrieval, a model call inside a tool) passes them on to the one that encloses it.
-        target: Call | None = parent
-        while target is not None and not isinstance(target.record, (Stage, Workflow)):
-            target = target.parent
-        if target is None:
-            return
-        with _rollup_lock:
-            target.rollup_cost += cost
-            target.rollup_input += inp
-            target.rollup_output += out
-            target.rollup_calls += calls
-            target.rollup_unpriced += unpriced
 
 
 def utc_from_ns(ns: int) -> datetime:

@@ -113,6 +113,7 @@ def _run_outage(otlp: OTLPReceiver, modes: list[str], seconds: float, rate: int)
         peak_pending = max(peak_pending, processor.pending)
         phases.append(phase(mode, durations))
     rss_growth = rss_kb() - rss_before
+    tel.recorder.flush()  # the outage's last calls, still waiting for their batch, end their spans in it
     otlp.set_mode("ok")
     # Recovery: the export thread gets through (after at most one export timeout) and the queue drains.
     t0 = time.monotonic()
@@ -121,6 +122,7 @@ def _run_outage(otlp: OTLPReceiver, modes: list[str], seconds: float, rate: int)
     recovery_s = time.monotonic() - t0
     received_before = otlp.span_count
     after = workload(call, 1.0, rate)
+    tel.recorder.flush()
     phases.append(phase("recovered", after))
     deadline = time.monotonic() + 30
     while (otlp.span_count - received_before < len(after) or processor.pending or processor.in_flight) \

@@ -18,8 +18,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 import agentwatch
+from agentwatch import call as call_module
 from agentwatch import delivery, errors
-from agentwatch import recorder as recorder_module
 
 from .conftest import OTLPReceiver
 
@@ -105,7 +105,7 @@ def test_fork_with_locks_held_reinitialises_metrics_and_export(otlp_env: OTLPRec
     key = ("openai", "gpt-4o", "chat", "ok")
     tel.prometheus.flush()  # the calls' records reach the metrics (they wait for a batch or a scrape)
     # Locks another thread holds at the moment of the fork: in the child they would stay held forever.
-    held = [recorder_module._rollup_lock, errors._lock, delivery._lock, tel.prometheus._apply_lock,
+    held = [call_module._rollup_lock, tel.recorder._queue._lock, errors._lock, delivery._lock, tel.prometheus._apply_lock,
             tel.prometheus._guards["model"]._lock, tel.prometheus.llm_calls.children[key]._value._lock]
     acquired, release = threading.Event(), threading.Event()
 

@@ -13,6 +13,9 @@ from agentwatch.records import Completed, Inference
 
 
 class OTelMetricsSink:
+    #: records may arrive after their call ended, from any thread (see agentwatch.completion_queue)
+    takes_late_records = True
+
     def __init__(self, meter_provider: MeterProvider, version: str = "") -> None:
         meter = meter_provider.get_meter("agentwatch", version)
         self.token_usage = meter.create_histogram(

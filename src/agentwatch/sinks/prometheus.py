@@ -22,7 +22,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from agentwatch import delivery, errors, forking, names
+from agentwatch import completion_queue, delivery, errors, forking, names
 from agentwatch.labels import LabelGuard
 from agentwatch.records import Completed, Inference, Stage, ToolCall, VectorSearch, Workflow
 from agentwatch.sinks.prometheus_families import BatchedCounter, BatchedHistogram, Family, in_process_values
@@ -77,6 +77,9 @@ _MAX_SERIES = 4096
 
 
 class PrometheusSink:
+    #: records may arrive after their call ended, from any thread (see agentwatch.completion_queue)
+    takes_late_records = True
+
     def __init__(
         self,
         registry: CollectorRegistry | None = None,
@@ -191,7 +194,9 @@ class PrometheusSink:
                 self._apply_lock.release()
 
     def flush(self) -> None:
-        """Apply every waiting record (a collection calls this first). Never raises."""
+        """Apply every waiting record (a collection calls this first), the records of calls still
+        waiting to be completed included. Never raises."""
+        completion_queue.flush_all()
         if self._pending:
             with self._apply_lock:
                 self._apply_pending()
