@@ -85,7 +85,7 @@ class CompletionQueue:
             return
         pending = self._pending
         pending.append((call, end_ns))
-        if len(pending) >= BATCH_SIZE:
+        if len(pending) >= BATCH_SIZE or self._closed:  # (closed meanwhile: nothing else would come)
             # (a thread already completing a batch takes this call too: nobody waits here)
             if self._lock.acquire(blocking=False):
                 try:
