@@ -16,6 +16,7 @@ From a shell: ``python -m agentwatch.fake_provider --port 8765``.
 
 from __future__ import annotations
 
-from .server import Failure, FakeProvider, Latency, RateLimits, RecordedRequest
+from .scenario import Failure, Latency, RateLimits, RecordedRequest
+from .server import FakeProvider
 
 __all__ = ["Failure", "FakeProvider", "Latency", "RateLimits", "RecordedRequest"]

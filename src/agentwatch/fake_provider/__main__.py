@@ -6,7 +6,8 @@ import argparse
 import sys
 import threading
 
-from .server import FakeProvider, Latency
+from .scenario import Latency
+from .server import FakeProvider
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,8 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .server import FakeProvider, LatencyPolicy
+from .scenario import LatencyPolicy
+from .server import FakeProvider
 
 _KEY = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 _BASE = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}

@@ -9,11 +9,21 @@ import math
 import struct
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from .models import EMBEDDING_DIMENSIONS, OPENAI_SNAPSHOTS, resolve_openai_model
-from .responses import answer_text, fill_schema, pick_tool, text_of, topic_of, words
+from .openai_generation import (
+    Generation,
+    choose_tool,
+    fingerprint,
+    forced_tool,
+    json_answer,
+    limit,
+    listed_function_tools,
+    prompt_and_topic,
+    require,
+)
+from .responses import answer_text, fill_schema, words
 from .state import BadRequest, Reply, SSEEvent, State, dumps, split_fixed, split_text
 from .tokens import (
     cached_tokens_for,
@@ -24,134 +34,14 @@ from .tokens import (
     reasoning_tokens_for,
     responses_input_tokens_for,
     responses_items,
-    tool_call_tokens,
-    truncate,
 )
-
-# --- shared generation ------------------------------------------------------------------------
-
-
-@dataclass
-class Generation:
-    """What the fake model 'writes' for one call."""
-
-    text: str | None = None
-    tool_name: str | None = None
-    tool_arguments: str = ""
-    reasoning_tokens: int = 0
-    truncated: bool = False
-    encoding: str = "o200k_base"
-
-    @property
-    def text_tokens(self) -> int:
-        return count_tokens(self.text or "", self.encoding)
-
-    @property
-    def tool_tokens(self) -> int:
-        if self.tool_name is None:
-            return 0
-        return tool_call_tokens(self.tool_name, self.tool_arguments, self.encoding)
-
-    @property
-    def output_tokens(self) -> int:
-        return self.reasoning_tokens + self.text_tokens + self.tool_tokens
-
-
-def _prompt_and_topic(messages: list[Any]) -> tuple[str, str]:
-    """The last user text, and the topic it (or else a system message) is about."""
-    user_texts = [text_of(m.get("content")) for m in messages if m.get("role") == "user"]
-    system_texts = [text_of(m.get("content")) for m in messages if m.get("role") in ("system", "developer")]
-    prompt = user_texts[-1] if user_texts else ""
-    return prompt, topic_of(prompt, *system_texts)
-
-
-def _limit(gen: Generation, budget: int | None, stop: Any) -> Generation:
-    """Apply ``stop`` sequences and the output-token budget (reasoning, then text, then tool)."""
-    if gen.text and stop:
-        sequences = [stop] if isinstance(stop, str) else [s for s in stop if isinstance(s, str)]
-        cut = min((gen.text.find(s) for s in sequences if s and s in gen.text), default=-1)
-        if cut >= 0:
-            gen.text = gen.text[:cut]
-    if budget is None:
-        return gen
-    budget = max(budget, 0)
-    if gen.reasoning_tokens >= budget and (gen.text or gen.tool_name):
-        gen.reasoning_tokens = budget
-        gen.text = "" if gen.text is not None else None
-        if gen.tool_name is not None:
-            gen.tool_arguments = ""
-            gen.tool_name = None
-            gen.text = ""
-        gen.truncated = True
-        return gen
-    remaining = budget - gen.reasoning_tokens
-    if gen.text and gen.text_tokens > remaining:
-        gen.text = truncate(gen.text, remaining, gen.encoding)
-        gen.truncated = True
-        remaining = 0
-    else:
-        remaining -= gen.text_tokens
-    if gen.tool_name is not None and gen.tool_tokens > remaining:
-        # the name is always written whole; the arguments stop where the budget runs out
-        kept = truncate(gen.tool_name + gen.tool_arguments, remaining, gen.encoding)
-        gen.tool_arguments = kept[len(gen.tool_name) :]
-        gen.truncated = True
-    return gen
-
-
-def _json_answer(schema: Any) -> str:
-    return json.dumps(fill_schema(schema), ensure_ascii=False)
-
-
-def _function_tools(tools: Any, nested: bool) -> list[tuple[str, Any]]:
-    """(name, parameters) of the function tools; ``nested`` is the chat shape ``{"function": {...}}``."""
-    found: list[tuple[str, Any]] = []
-    for tool in tools or []:
-        if not isinstance(tool, Mapping) or tool.get("type", "function") != "function":
-            continue
-        spec = tool.get("function", {}) if nested else tool
-        if isinstance(spec, Mapping) and isinstance(spec.get("name"), str):
-            found.append((spec["name"], spec.get("parameters") or {"type": "object", "properties": {}}))
-    return found
-
-
-def _forced_tool(tool_choice: Any, nested: bool) -> tuple[bool, str | None]:
-    """(a tool call is forced, the forced tool's name if any)."""
-    if tool_choice == "required":
-        return True, None
-    if isinstance(tool_choice, Mapping) and tool_choice.get("type") == "function":
-        spec = tool_choice.get("function", {}) if nested else tool_choice
-        name = spec.get("name") if isinstance(spec, Mapping) else None
-        return True, name if isinstance(name, str) else None
-    return False, None
-
-
-def _choose_tool(tools: list[tuple[str, Any]], forced_name: str | None, prompt: str) -> tuple[str, Any]:
-    names = [n for n, _ in tools]
-    if forced_name in names:
-        return tools[names.index(forced_name)]
-    return tools[pick_tool(names, prompt)]
-
-
-def _fingerprint(model: str) -> str:
-    return "fp_" + hashlib.sha256(model.encode()).hexdigest()[:10]
-
-
-def _require(body: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
-    value = body.get(name)
-    if value is None:
-        raise BadRequest(f"Missing required parameter: '{name}'.", name)
-    if not isinstance(value, kind):
-        raise BadRequest(f"Invalid type for '{name}'.", name)
-    return value
-
 
 # --- chat completions ----------------------------------------------------------------------------
 
 
 def chat_completions(state: State, body: Mapping[str, Any]) -> Reply:
-    model = _require(body, "model", str)
-    messages = _require(body, "messages", list)
+    model = require(body, "model", str)
+    messages = require(body, "messages", list)
     if not messages:
         raise BadRequest("'messages' must contain at least one message.", "messages")
     if not all(isinstance(m, Mapping) for m in messages):
@@ -164,23 +54,23 @@ def chat_completions(state: State, body: Mapping[str, Any]) -> Reply:
     cached = cached_tokens_for(prompt_tokens_for(messages[:seen], tools, enc)) if seen else 0
 
     last = messages[-1]
-    prompt, topic = _prompt_and_topic(messages)
+    prompt, topic = prompt_and_topic(messages)
     key = canonical_json(messages)
     gen = Generation(reasoning_tokens=reasoning_tokens_for(model, body.get("reasoning_effort")), encoding=enc)
 
-    function_tools = _function_tools(tools, nested=True)
-    forced, forced_name = _forced_tool(body.get("tool_choice"), nested=True)
+    function_tools = listed_function_tools(tools, nested=True)
+    forced, forced_name = forced_tool(body.get("tool_choice"), nested=True)
     wants_tool = (
         bool(function_tools) and body.get("tool_choice") != "none" and (last.get("role") == "user" or forced)
     )
     response_format = body.get("response_format")
     if wants_tool:
-        name, parameters = _choose_tool(function_tools, forced_name, prompt)
+        name, parameters = choose_tool(function_tools, forced_name, prompt)
         gen.tool_name = name
         gen.tool_arguments = json.dumps(fill_schema(parameters), ensure_ascii=False)
     elif isinstance(response_format, Mapping) and response_format.get("type") == "json_schema":
         spec = response_format.get("json_schema") or {}
-        gen.text = _json_answer(spec.get("schema", {}) if isinstance(spec, Mapping) else {})
+        gen.text = json_answer(spec.get("schema", {}) if isinstance(spec, Mapping) else {})
     elif isinstance(response_format, Mapping) and response_format.get("type") == "json_object":
         gen.text = json.dumps({"topic": topic, "answer": answer_text(topic, seed=state.seed, key=key)})
     else:
@@ -188,7 +78,7 @@ def chat_completions(state: State, body: Mapping[str, Any]) -> Reply:
         gen.text = answer_text(topic, seed=state.seed, key=key, after_tool=after_tool)
 
     budget = body.get("max_completion_tokens", body.get("max_tokens"))
-    gen = _limit(gen, budget if isinstance(budget, int) else None, body.get("stop"))
+    gen = limit(gen, budget if isinstance(budget, int) else None, body.get("stop"))
     finish = "length" if gen.truncated else ("tool_calls" if gen.tool_name is not None else "stop")
 
     completion_tokens = gen.output_tokens
@@ -212,7 +102,7 @@ def chat_completions(state: State, body: Mapping[str, Any]) -> Reply:
         "created": created,
         "model": resolved,
         "service_tier": "default",
-        "system_fingerprint": _fingerprint(resolved),
+        "system_fingerprint": fingerprint(resolved),
     }
     reply = Reply(input_tokens=prompt_tokens, output_tokens=completion_tokens)
 
@@ -291,7 +181,7 @@ def _tool_name_for_result(messages: list[Any]) -> str:
 
 
 def responses(state: State, body: Mapping[str, Any]) -> Reply:
-    model = _require(body, "model", str)
+    model = require(body, "model", str)
     raw_input = body.get("input")
     if raw_input is None or not isinstance(raw_input, (str, list)):
         raise BadRequest("Missing required parameter: 'input'.", "input")
@@ -308,24 +198,24 @@ def responses(state: State, body: Mapping[str, Any]) -> Reply:
     cached = cached_tokens_for(responses_input_tokens_for(items[:seen], None, tools, enc)) if seen else 0
 
     last = items[-1]
-    prompt, topic = _prompt_and_topic(items)
+    prompt, topic = prompt_and_topic(items)
     key = canonical_json(items)
     reasoning = body.get("reasoning")
     effort = reasoning.get("effort") if isinstance(reasoning, Mapping) else None
     gen = Generation(reasoning_tokens=reasoning_tokens_for(model, effort), encoding=enc)
 
-    function_tools = _function_tools(tools, nested=False)
-    forced, forced_name = _forced_tool(body.get("tool_choice"), nested=False)
+    function_tools = listed_function_tools(tools, nested=False)
+    forced, forced_name = forced_tool(body.get("tool_choice"), nested=False)
     last_is_user = last.get("role") == "user" and last.get("type", "message") == "message"
     wants_tool = bool(function_tools) and body.get("tool_choice") != "none" and (last_is_user or forced)
     text_cfg = body.get("text")
     fmt = text_cfg.get("format") if isinstance(text_cfg, Mapping) else None
     if wants_tool:
-        name, parameters = _choose_tool(function_tools, forced_name, prompt)
+        name, parameters = choose_tool(function_tools, forced_name, prompt)
         gen.tool_name = name
         gen.tool_arguments = json.dumps(fill_schema(parameters), ensure_ascii=False)
     elif isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
-        gen.text = _json_answer(fmt.get("schema", {}))
+        gen.text = json_answer(fmt.get("schema", {}))
     elif isinstance(fmt, Mapping) and fmt.get("type") == "json_object":
         gen.text = json.dumps({"topic": topic, "answer": answer_text(topic, seed=state.seed, key=key)})
     else:
@@ -342,7 +232,7 @@ def responses(state: State, body: Mapping[str, Any]) -> Reply:
         gen.text = answer_text(topic, seed=state.seed, key=key, after_tool=after_tool)
 
     budget = body.get("max_output_tokens")
-    gen = _limit(gen, budget if isinstance(budget, int) else None, None)
+    gen = limit(gen, budget if isinstance(budget, int) else None, None)
     output_tokens = gen.output_tokens
     usage = {
         "input_tokens": input_tokens,
@@ -496,7 +386,7 @@ def embedding_tokens(item: Any, encoding: str = "cl100k_base") -> int:
 
 
 def embeddings(state: State, body: Mapping[str, Any]) -> Reply:
-    model = _require(body, "model", str)
+    model = require(body, "model", str)
     raw = body.get("input")
     if raw is None:
         raise BadRequest("Missing required parameter: 'input'.", "input")

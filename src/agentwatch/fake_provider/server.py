@@ -10,16 +10,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal
+from typing import Any
 
 from . import anthropic_api, openai_api, tokens
+from .headers import base_headers, rate_headers
 from .responses import rng_for
+from .scenario import Failure, Latency, LatencyPolicy, RateLimits, RecordedRequest
 from .state import BadRequest, Reply, SSEEvent, State, anthropic_error_body, dumps, openai_error_body
-
-FailureKind = Literal["http", "timeout", "malformed", "cut", "disconnect"]
 
 _ROUTES: dict[str, tuple[str, str]] = {
     "/v1/chat/completions": ("openai", "chat"),
@@ -29,98 +27,6 @@ _ROUTES: dict[str, tuple[str, str]] = {
     "/v1/messages/count_tokens": ("anthropic", "count_tokens"),
 }
 _PROVIDERS = ("openai", "anthropic")
-
-
-@dataclass(frozen=True)
-class Latency:
-    """How slow the fake model is.
-
-    ``ttft`` is the time before the first token (a plain reply waits ``ttft`` plus the generation
-    time before answering; a stream sends its headers at once and its first event after ``ttft``);
-    ``per_token`` is the generation time of one output token; ``jitter`` scales every delay by a
-    factor drawn uniformly from ``[1 - jitter, 1 + jitter]`` (seeded, so runs repeat).
-    """
-
-    ttft: float = 0.0
-    per_token: float = 0.0
-    jitter: float = 0.0
-
-
-LatencyPolicy = Latency | Callable[[str, str], Latency]
-"""A fixed :class:`Latency`, or a function ``(provider, model) -> Latency``."""
-
-
-@dataclass
-class Failure:
-    """A scripted failure for the next ``count`` requests whose endpoint matches ``path``.
-
-    ``kind``:
-      ``"http"``        reply with ``status`` (429, 500, 503, 529 ...) and the provider's error body;
-                        ``retry_after`` (seconds) sets ``retry-after`` and ``retry-after-ms``.
-      ``"timeout"``     hold the request for ``delay`` seconds, then drop the connection unanswered
-                        (a client with a shorter timeout raises its timeout error).
-      ``"malformed"``   answer 200 with a body (or a stream event) that is not valid JSON.
-      ``"cut"``         start the reply, send ``after_events`` stream events (for a plain request:
-                        half the body), then drop the connection.
-      ``"disconnect"``  drop the connection without answering.
-
-    ``path``: ``None`` (any request), an endpoint name (``"chat"``, ``"responses"``,
-    ``"embeddings"``, ``"messages"``, ``"count_tokens"``), a provider (``"openai"``,
-    ``"anthropic"``) or a URL path (``"/v1/chat/completions"``).
-    """
-
-    status: int = 500
-    kind: FailureKind = "http"
-    retry_after: float | None = None
-    count: int = 1
-    path: str | None = None
-    message: str | None = None
-    delay: float = 30.0
-    after_events: int = 3
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("http", "timeout", "malformed", "cut", "disconnect"):
-            raise ValueError(
-                f"Failure.kind must be http, timeout, malformed, cut or disconnect, not {self.kind!r}"
-            )
-        if self.count < 1:
-            raise ValueError("Failure.count must be at least 1")
-
-    def matches(self, provider: str, endpoint: str, path: str) -> bool:
-        return self.path is None or self.path in (provider, endpoint, path)
-
-    @property
-    def label(self) -> str:
-        return str(self.status) if self.kind == "http" else self.kind
-
-
-@dataclass(frozen=True)
-class RateLimits:
-    """Per-minute limits the rate-limit headers count down from."""
-
-    requests: int = 10_000
-    tokens: int = 30_000_000
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request the server received, and how it answered."""
-
-    method: str
-    path: str
-    provider: str
-    endpoint: str
-    headers: Mapping[str, str]
-    body: Any
-    status: int
-    stream: bool
-    failure: str | None = None
-    received_at: float = field(default=0.0, compare=False)
-
-    @property
-    def model(self) -> str | None:
-        model = self.body.get("model") if isinstance(self.body, Mapping) else None
-        return model if isinstance(model, str) else None
 
 
 class _Server(ThreadingHTTPServer):
@@ -310,9 +216,6 @@ class FakeProvider:
         return self._stopping.wait(seconds)
 
 
-_REQUEST_ID_HEX = "0123456789abcdef"
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK stall
@@ -349,7 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
             provider = "anthropic" if "anthropic-version" in self.headers else "openai"
             state = self.server.provider._state
             reply = anthropic_api.models(state) if provider == "anthropic" else openai_api.models(state)
-            self._send_json(provider, reply.status, reply.body, self._base_headers(provider))
+            self._send_json(provider, reply.status, reply.body, base_headers(state, provider))
             return
         self._not_found("openai")
 
@@ -432,8 +335,8 @@ class _Handler(BaseHTTPRequestHandler):
         fp = self.server.provider
         model = str(body.get("model", ""))
         latency = fp._latency_for(provider, model)
-        headers = self._base_headers(provider)
-        headers.update(self._rate_headers(provider, reply.input_tokens + reply.output_tokens))
+        headers = base_headers(self.server.provider._state, provider)
+        headers.update(rate_headers(self.server.provider, provider, reply.input_tokens + reply.output_tokens))
         headers.update(reply.headers)
         ttft = fp._scaled(latency.ttft, latency.jitter)
         generation = fp._scaled(latency.per_token * reply.output_tokens, latency.jitter)
@@ -484,7 +387,7 @@ class _Handler(BaseHTTPRequestHandler):
         if failure.kind == "disconnect":
             self._drop()
             return
-        headers = self._base_headers(provider)
+        headers = base_headers(self.server.provider._state, provider)
         if failure.kind == "malformed":
             if stream:
                 self._send_head(
@@ -504,7 +407,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         if failure.status == 429:
-            headers.update(self._rate_headers(provider, 0, exhausted=True))
+            headers.update(rate_headers(self.server.provider, provider, 0, exhausted=True))
         if failure.retry_after is not None:
             headers["retry-after"] = str(max(math.ceil(failure.retry_after), 0))
             headers["retry-after-ms"] = str(round(failure.retry_after * 1000))
@@ -518,7 +421,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers: dict[str, str],
         param: str | None = None,
     ) -> None:
-        headers = {**self._base_headers(provider), **headers}
+        headers = {**base_headers(self.server.provider._state, provider), **headers}
         if provider == "anthropic":
             body = anthropic_error_body(status, message, headers.get("request-id"))
         else:
@@ -527,42 +430,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _not_found(self, provider: str) -> None:
         self._error(provider, 404, f"Unknown path {self.path}", {})
-
-    def _base_headers(self, provider: str) -> dict[str, str]:
-        state = self.server.provider._state
-        if provider == "anthropic":
-            return {"request-id": state.new_id("req_011C", 20), "anthropic-organization-id": "fake-org"}
-        return {
-            "x-request-id": "req_" + state.new_id("", 32, _REQUEST_ID_HEX),
-            "openai-version": "2020-10-01",
-            "openai-processing-ms": "1",
-            "openai-organization": "fake-org",
-        }
-
-    def _rate_headers(self, provider: str, tokens: int, exhausted: bool = False) -> dict[str, str]:
-        fp = self.server.provider
-        limits = fp.rate_limits[provider]
-        requests, used, reset = fp._state.count(provider, tokens)
-        left_requests = 0 if exhausted else max(limits.requests - requests, 0)
-        left_tokens = 0 if exhausted else max(limits.tokens - used, 0)
-        if provider == "anthropic":
-            at = (datetime.now(timezone.utc) + timedelta(seconds=reset)).strftime("%Y-%m-%dT%H:%M:%SZ")
-            return {
-                "anthropic-ratelimit-requests-limit": str(limits.requests),
-                "anthropic-ratelimit-requests-remaining": str(left_requests),
-                "anthropic-ratelimit-requests-reset": at,
-                "anthropic-ratelimit-tokens-limit": str(limits.tokens),
-                "anthropic-ratelimit-tokens-remaining": str(left_tokens),
-                "anthropic-ratelimit-tokens-reset": at,
-            }
-        return {
-            "x-ratelimit-limit-requests": str(limits.requests),
-            "x-ratelimit-remaining-requests": str(left_requests),
-            "x-ratelimit-reset-requests": f"{reset:.0f}s",
-            "x-ratelimit-limit-tokens": str(limits.tokens),
-            "x-ratelimit-remaining-tokens": str(left_tokens),
-            "x-ratelimit-reset-tokens": f"{reset:.0f}s",
-        }
 
     # --- low-level writing ----------------------------------------------------------------------
 
