@@ -121,7 +121,11 @@ def run_case(case: str, variants: Sequence[Variant], args: argparse.Namespace,
     base = statistics.median(variants[0].samples) / 1000
     base_mean = statistics.median(variants[0].round_means) / 1000
     floor = next((v for v in variants if v.floor), None)
-    peers = [v for v in variants if v.peer]
+    peers = [_added(v, base, base_mean) for v in variants if v.peer]
+    references = {  # added µs (median call, mean call) the ratios divide by
+        "floor_ratio": _added(floor, base, base_mean) if floor is not None else None,
+        "peer_ratio": (min(p[0] for p in peers), min(p[1] for p in peers)) if peers else None,
+    }
     rows = []
     for v in variants:
         ns = sorted(v.samples)
@@ -141,7 +145,7 @@ def run_case(case: str, variants: Sequence[Variant], args: argparse.Namespace,
             "n": len(ns),
         }
         if v is not variants[0]:
-            row.update(_ratios(v, floor, peers, base, base_mean))
+            row.update(_ratios((median - base, mean - base_mean), references))
         rows.append(row)
     return rows
 
@@ -152,23 +156,17 @@ def _added(v: Variant, base: float, base_mean: float) -> tuple[float, float]:
             statistics.median(v.round_means) / 1000 - base_mean)
 
 
-def _ratios(v: Variant, floor: Variant | None, peers: Sequence[Variant], base: float,
-            base_mean: float) -> dict[str, float]:
-    """``v``'s added time as a multiple of the floor's and of the fastest peer's, both ways."""
-    added, added_mean = _added(v, base, base_mean)
+def _ratios(added: tuple[float, float],
+            references: dict[str, tuple[float, float] | None]) -> dict[str, float]:
+    """Added time as a multiple of each reference's (the floor's, the fastest peer's), both ways."""
     out: dict[str, float] = {}
-    references: list[tuple[str, tuple[float, float] | None]] = [
-        ("floor_ratio", _added(floor, base, base_mean) if floor is not None else None),
-        ("peer_ratio", (min(_added(p, base, base_mean)[0] for p in peers),
-                        min(_added(p, base, base_mean)[1] for p in peers)) if peers else None),
-    ]
-    for key, ref in references:
+    for key, ref in references.items():
         if ref is None:
             continue
         if ref[0] > 0:
-            out[key] = round(added / ref[0], 2)
+            out[key] = round(added[0] / ref[0], 2)
         if ref[1] > 0:
-            out[f"{key}_mean"] = round(added_mean / ref[1], 2)
+            out[f"{key}_mean"] = round(added[1] / ref[1], 2)
     return out
 
 

@@ -317,8 +317,7 @@ class Recorder:
                 # (with content capture on, a redaction hook runs on the caller's thread)
                 queue.put(call, end_ns)
                 return
-            if len(queue):  # the calls that ended before this one first (their rollups may be its own)
-                queue.flush()
+            queue.flush()  # the calls that ended before this one first (their rollups may be its own)
         except Exception as exc:
             errors.report("recorder", exc)
         self._end_now(call, error, end_ns)
