@@ -7,19 +7,23 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from opentelemetry.sdk.trace import ReadableSpan
 
 from agentwatch import delivery, errors
+from agentwatch.testing import Captured
 
 MODES = ("ok", "refuse", "hang", "500")
+ENCODER_LOGGER = "opentelemetry.exporter.otlp.proto.common._internal"
 
 
 class _Server(ThreadingHTTPServer):
@@ -212,3 +216,26 @@ def agentwatch_logs() -> Iterator[LogLines]:
     yield handler
     logger.removeHandler(handler)
     logger.setLevel(old_level)
+
+
+def internal_errors(tel: Captured, component: str) -> float:
+    return tel.sample("agentwatch_internal_errors_total", component=component) or 0.0
+
+
+def assert_exportable(spans: Sequence[ReadableSpan]) -> None:
+    """The OTLP encoder takes every span whole: no attribute dropped, no batch rejected."""
+    seen: list[logging.LogRecord] = []
+
+    class Grab(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    handler = Grab()
+    logger = logging.getLogger(ENCODER_LOGGER)
+    logger.addHandler(handler)
+    try:
+        data = encode_spans(spans).SerializeToString()
+    finally:
+        logger.removeHandler(handler)
+    assert data
+    assert [r.getMessage() for r in seen] == []
