@@ -25,7 +25,10 @@ being measured, while the instrumentation does no I/O, so what it adds is CPU ti
 That CPU time must include completing each call (its attributes, price, span end and metrics).
 agentwatch completes ended calls in batches: the call that fills a batch completes it, and a
 background thread completes what is left once a second, out of sight of the calling thread's clock.
-The benchmark sets that thread's period to an hour, so the calling thread completes every batch.
+The benchmark sets that thread's period to an hour, so the calling thread completes every batch,
+and runs a multiple of the batch size per round, so each round completes its own calls: with 40 a
+round, five rounds in eight would complete a batch of 64 and three none, and the median round
+would count 1.6 completions per call.
 
 The official instrumentation is never a project dependency; ``setup_env.sh`` here installs it into
 the benchmark environment (``.venv-bench``) with the versions pinned in ``requirements-peers.txt``
@@ -35,7 +38,7 @@ time as a multiple of its added time. ``spans_dropped`` is each variant's own pr
 
 Run: ``python -m benchmarks.overhead.bench_clients [--quick]``; one JSON line per variant. HTTP calls
 are about a thousand times slower than a decorated function, so unless given, ``--calls`` defaults
-to 40 per round and ``--rss-calls`` to 1000 here.
+to 64 per round (one batch of completions) and ``--rss-calls`` to 1000 here.
 """
 
 from __future__ import annotations
@@ -132,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = arguments(given, __doc__.splitlines()[0] if __doc__ else "")
     if not args.quick:
         if not any(a.startswith("--calls") for a in given):
-            args.calls = 40
+            args.calls = completion_queue.BATCH_SIZE
         if not any(a.startswith("--rss-calls") for a in given):
             args.rss_calls = 1000
     else:
