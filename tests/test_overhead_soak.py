@@ -35,5 +35,6 @@ def test_soak_reads_memory_after_completing_and_exporting_everything() -> None:
 
     summary = summaries["langgraph_4_nodes"]
     assert summary["invocations"] == 60 and summary["interval"] == 20
+    assert summary["spans"] == 540 and summary["dropped"] == 0
     assert summary["rss_growth_kb"] == graph[-1]["rss_kb"] - graph[0]["rss_kb"]
     assert summary["objects_growth"] == graph[-1]["objects"] - graph[0]["objects"]

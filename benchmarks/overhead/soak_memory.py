@@ -17,7 +17,8 @@ dropped, runs the handler still tracks. Not part of ``python -m benchmarks.overh
 case takes about four minutes here).
 
 Run: ``python -m benchmarks.overhead.soak_memory [--invocations N] [--every K] [--case NAME]``;
-one JSON line per reading, then one summary line per case.
+one JSON line per reading (its span counts are the whole process's so far), then one summary line
+per case (its span counts are the case's measured invocations').
 """
 
 from __future__ import annotations
@@ -91,8 +92,9 @@ def soak(case: str, call: Callable[[], Any], invocations: int, every: int, spans
         "interval": every,
         "rss_range_kb": max(rss) - min(rss) if rss else None,
         "objects_growth": readings[-1]["objects"] - readings[0]["objects"],
-        "spans": readings[-1]["spans"],
-        "dropped": readings[-1]["dropped"],
+        # exported and dropped over the measured invocations (a reading's counts are the process's)
+        "spans": readings[-1]["spans"] - readings[0]["spans"],
+        "dropped": readings[-1]["dropped"] - readings[0]["dropped"],
     }
 
 
