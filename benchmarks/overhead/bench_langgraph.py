@@ -111,6 +111,10 @@ def build_graph() -> Any:
     return g.compile(name="support_agent")
 
 
+#: the input of every invocation (LangGraph copies it into the run's state; it is never changed)
+STATE: dict[str, Any] = {"question": "What is the refund policy for damaged items?", "notes": []}
+
+
 class CountingExporter(SpanExporter):
     def __init__(self) -> None:
         self.spans = 0
@@ -399,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     floor.config = {"callbacks": [MinimalHandler(floor.provider.get_tracer("minimal"), CollectorRegistry())]}
     peers = [p for p in (openinference(), openllmetry(), langfuse()) if p is not None]
     instrumented = [floor, *peers, ours]
-    state = {"question": "What is the refund policy for damaged items?", "notes": []}
+    state = STATE
 
     def invoke(config: dict[str, Any]) -> Callable[[int], Any]:
         return lambda i: graph.invoke(state, config=config)

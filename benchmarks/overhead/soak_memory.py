@@ -31,21 +31,20 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
 import agentwatch
 from agentwatch_langgraph import CallbackHandler
 
 from ._measure import rss_kb
-from .bench_decorators import CHAT_RESULT, CountingExporter, DefaultProcessor
-from .bench_langgraph import build_graph
+from .bench_decorators import CHAT_RESULT
+from .bench_langgraph import STATE, build_graph, counted
 
 CASES = ("langgraph_4_nodes", "track_inference")
 
 
 def _reading(case: str, done: int, baseline: int | None, spans: Callable[[], int],
-             dropped: Callable[[], int], extra: dict[str, Any]) -> dict[str, Any]:
+             dropped: Callable[[], int | None], extra: dict[str, Any]) -> dict[str, Any]:
     telemetry = agentwatch.current()
     if telemetry is not None:
         telemetry.force_flush(30_000)  # waiting calls, metric records and spans
@@ -64,7 +63,7 @@ def _reading(case: str, done: int, baseline: int | None, spans: Callable[[], int
 
 
 def soak(case: str, call: Callable[[], Any], invocations: int, every: int, spans: Callable[[], int],
-         dropped: Callable[[], int], extra: Callable[[], dict[str, Any]] = dict) -> dict[str, Any]:
+         dropped: Callable[[], int | None], extra: Callable[[], dict[str, Any]] = dict) -> dict[str, Any]:
     """Run ``call`` ``every`` times to warm up, then ``invocations`` times, reading every ``every``."""
     for _ in range(every):
         call()
@@ -91,10 +90,10 @@ def soak(case: str, call: Callable[[], Any], invocations: int, every: int, spans
         "max_growth_per_interval_kb": max(steps) if steps else None,
         "interval": every,
         "rss_range_kb": max(rss) - min(rss) if rss else None,
-        "objects_growth": readings[-1]["objects"] - readings[0]["objects"],
+        "objects_growth": readings[-1]["objects"] - first["objects"],
         # exported and dropped over the measured invocations (a reading's counts are the process's)
-        "spans": readings[-1]["spans"] - readings[0]["spans"],
-        "dropped": readings[-1]["dropped"] - readings[0]["dropped"],
+        "spans": readings[-1]["spans"] - first["spans"],
+        "dropped": None if first["dropped"] is None else readings[-1]["dropped"] - first["dropped"],
     }
 
 
@@ -102,8 +101,7 @@ def _langgraph_case() -> tuple[Callable[[], Any], Callable[[], dict[str, Any]]]:
     graph = build_graph()
     handler = CallbackHandler()
     config: dict[str, Any] = {"callbacks": [handler]}
-    state = {"question": "What is the refund policy for damaged items?", "notes": []}
-    return (lambda: graph.invoke(state, config=config)), (lambda: {"open_runs": handler.open_runs})
+    return (lambda: graph.invoke(STATE, config=config)), (lambda: {"open_runs": handler.open_runs})
 
 
 def _decorator_case() -> tuple[Callable[[], Any], Callable[[], dict[str, Any]]]:
@@ -122,26 +120,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.invocations < 1 or args.every < 1:
         parser.error("--invocations and --every must be positive")
-    exporter = CountingExporter()
-    processor = DefaultProcessor(exporter)
-    provider = TracerProvider(shutdown_on_exit=False)
-    provider.add_span_processor(processor)
-    agentwatch.configure(tracer_provider=provider, prometheus_registry=CollectorRegistry(auto_describe=True))
-
-    def spans() -> int:
-        return sum(exporter.by_name.values())
-
-    def dropped() -> int:
-        return sum(getattr(processor, "dropped", {}).values())
-
+    ours = counted("agentwatch", peer=False)  # the default processor, to an exporter that only counts
+    agentwatch.configure(tracer_provider=ours.provider,
+                         prometheus_registry=CollectorRegistry(auto_describe=True))
     summaries = []
     for case in args.case or CASES:
         call, extra = _langgraph_case() if case == "langgraph_4_nodes" else _decorator_case()
-        summaries.append(soak(case, call, args.invocations, args.every, spans, dropped, extra))
+        summaries.append(soak(case, call, args.invocations, args.every, ours.spans, ours.dropped, extra))
     for summary in summaries:
         print(json.dumps(summary), flush=True)
     agentwatch.shutdown()
-    provider.shutdown()
+    ours.provider.shutdown()
     return 0
 
 
