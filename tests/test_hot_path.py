@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanLimits, SpanProcessor, TracerProvider, sampling
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
@@ -28,6 +27,8 @@ from agentwatch.sinks.prometheus import PrometheusSink
 from agentwatch.span_attributes import _late_start_attributes_ok, set_clean, start_span
 from agentwatch.testing import Captured
 from agentwatch.usage import Usage
+
+from .conftest import provider_with
 
 END_ATTRIBUTES: dict[str, Any] = {
     "gen_ai.response.model": "gpt-4o-2024-08-06",
@@ -40,16 +41,6 @@ START_ATTRIBUTES: dict[str, Any] = {
     "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o",
     "gen_ai.request.temperature": 0.2, "gen_ai.request.stop_sequences": ("\n",),
 }
-
-
-def provider_with(*processors: SpanProcessor, limits: SpanLimits | None = None,
-                  sampler: sampling.Sampler | None = None) -> tuple[TracerProvider, InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider(span_limits=limits, sampler=sampler, shutdown_on_exit=False)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    for processor in processors:
-        provider.add_span_processor(processor)
-    return provider, exporter
 
 
 def ended_attributes(provider: TracerProvider, exporter: InMemorySpanExporter, fast: bool,

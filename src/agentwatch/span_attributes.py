@@ -27,6 +27,8 @@ from opentelemetry.sdk.trace import _Span as _SdkSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.trace import Link, Span, SpanKind, Tracer
 
+from agentwatch import pending_span
+from agentwatch.pending_span import PendingSpan
 from agentwatch.records import AttributeValue
 
 _SCALARS = frozenset((str, bool, int, float))
@@ -56,33 +58,47 @@ def _passes_attributes_through(sampler: Any) -> bool:
 class _Checked:
     """What was decided for one tracer: its sampler and the processor tuple it was decided for."""
 
-    __slots__ = ("late_ok", "processors", "sampler")
+    __slots__ = ("late_ok", "processors", "sampler", "starter")
 
-    def __init__(self, sampler: Any, processors: Any, late_ok: bool) -> None:
+    def __init__(
+        self, sampler: Any, processors: Any, late_ok: bool, starter: pending_span.Starter | None
+    ) -> None:
         self.sampler = sampler
         self.processors = processors
         self.late_ok = late_ok
+        #: how spans of this tracer start as pending spans (None: as the SDK's own)
+        self.starter = starter
 
 
 _checked: dict[int, _Checked] = {}
 
 
-def _late_start_attributes_ok(tracer: Tracer) -> bool:
-    """Whether ``tracer`` starts spans that nothing reads before the first attribute is set."""
+_NOT_SDK = _Checked(None, None, False, None)
+
+
+def _check(tracer: Tracer) -> _Checked:
+    """What ``tracer`` allows: spans that nothing reads before the first attribute is set
+    (``late_ok``), and spans that nothing reads before they end (``starter``)."""
     if type(tracer) is not SdkTracer:
-        return False
+        return _NOT_SDK
     multi = tracer.span_processor
     processors = getattr(multi, "_span_processors", None) if type(multi) is SynchronousMultiSpanProcessor \
         else None
     checked = _checked.get(id(tracer))
     if checked is not None and checked.processors is processors and checked.sampler is tracer.sampler:
-        return checked.late_ok
+        return checked
     late_ok = processors is not None and _passes_attributes_through(tracer.sampler) and all(
         type(p).on_start in _QUIET_ON_START for p in processors)
+    starter = pending_span.starter(tracer, processors) if late_ok and processors else None
     if len(_checked) > 64:
         _checked.clear()
-    _checked[id(tracer)] = _Checked(tracer.sampler, processors, late_ok)
-    return late_ok
+    checked = _checked[id(tracer)] = _Checked(tracer.sampler, processors, late_ok, starter)
+    return checked
+
+
+def _late_start_attributes_ok(tracer: Tracer) -> bool:
+    """Whether ``tracer`` starts spans that nothing reads before the first attribute is set."""
+    return _check(tracer).late_ok
 
 
 def all_clean(attrs: Mapping[str, Any]) -> bool:
@@ -106,7 +122,12 @@ def start_span(
 ) -> Span:
     """``tracer.start_span(...)`` with ``attrs``, setting them without a second check where it can
     (``clean``: whether :func:`all_clean` holds for ``attrs``, when the caller knows already)."""
-    if attrs and _late_start_attributes_ok(tracer) and (all_clean(attrs) if clean is None else clean):
+    checked = _check(tracer)
+    if attrs and checked.late_ok and (all_clean(attrs) if clean is None else clean):
+        if checked.starter is not None:
+            pending = pending_span.start(checked.starter, name, context, kind, attrs, links, start_ns)
+            if pending is not None:
+                return pending
         span = tracer.start_span(name, context=context, kind=kind, links=links, start_time=start_ns)
         store = _fast_target(span)
         if store is not None and (store.maxlen is None or len(store._dict) + len(attrs) <= store.maxlen):
@@ -132,6 +153,9 @@ def _fast_target(span: Any) -> BoundedAttributes | None:
 
 def set_clean(span: Span, attrs: Mapping[str, AttributeValue]) -> None:
     """Set ``attrs`` (non-empty str keys; str, bool, int, float or tuples of one type) on ``span``."""
+    if type(span) is PendingSpan:
+        span.set_clean(attrs)
+        return
     store = _fast_target(span)
     if store is not None:
         sdk_span: Any = span
