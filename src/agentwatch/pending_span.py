@@ -48,7 +48,6 @@ from opentelemetry.trace import (
 )
 from opentelemetry.util import types
 
-from agentwatch import forking
 from agentwatch.records import AttributeValue
 
 logger = logging.getLogger(__name__)
@@ -59,17 +58,6 @@ _UNSET = Status(StatusCode.UNSET)
 #: span processors' hooks just before a span ends that do nothing (newer SDKs call ``_on_ending``)
 _QUIET_ON_ENDING = frozenset(getattr(p, "_on_ending", None)
                              for p in (SpanProcessor, BatchSpanProcessor, SimpleSpanProcessor))
-#: a pending span's state changes under this lock (a span is changed from another thread rarely,
-#: and a lock per span would cost every span an allocation)
-_lock = threading.Lock()
-
-
-def _after_fork() -> None:
-    global _lock
-    _lock = threading.Lock()
-
-
-forking.register(_after_fork)
 
 
 class Starter:
@@ -197,7 +185,7 @@ class PendingSpan(Span):
     """A recording span of the OTel SDK's tracer that becomes the SDK's ``ReadableSpan`` at its end."""
 
     __slots__ = ("_attributes", "_base", "_context", "_end_time", "_events", "_how", "_kind", "_links",
-                 "_name", "_parent", "_start_time", "_status")
+                 "_lock", "_name", "_parent", "_start_time", "_status")
 
     def __init__(
         self,
@@ -222,6 +210,7 @@ class PendingSpan(Span):
         self._status = _UNSET
         self._start_time = start_ns
         self._end_time: int | None = None
+        self._lock = threading.Lock()  # its state changes under it (the recorder's end, user code)
 
     # --- what a running SDK span shows --------------------------------------------------------------
     def get_span_context(self) -> SpanContext:
@@ -296,7 +285,7 @@ class PendingSpan(Span):
 
     def set_clean(self, attrs: Mapping[str, AttributeValue]) -> None:
         """Set attributes agentwatch built itself (see :func:`agentwatch.span_attributes.set_clean`)."""
-        with _lock:
+        with self._lock:
             if self._end_time is not None:
                 return  # the SDK would only log a warning and drop them
             store = self._store()
@@ -307,7 +296,7 @@ class PendingSpan(Span):
                 store[key] = value
 
     def set_attributes(self, attributes: Mapping[str, types.AttributeValue]) -> None:
-        with _lock:
+        with self._lock:
             if self._ended("set_attributes"):
                 return
             store = self._store()
@@ -315,7 +304,7 @@ class PendingSpan(Span):
                 store[key] = value
 
     def set_attribute(self, key: str, value: types.AttributeValue) -> None:
-        with _lock:
+        with self._lock:
             if self._ended("set_attribute"):
                 return
             self._store()[key] = value
@@ -325,7 +314,7 @@ class PendingSpan(Span):
         bounded = BoundedAttributes(limits.max_event_attributes, attributes, immutable=True,
                                     max_value_len=limits.max_attribute_length)
         event = Event(name=name, attributes=bounded, timestamp=timestamp)
-        with _lock:
+        with self._lock:
             if self._ended("add_event"):
                 return
             if self._events is None:
@@ -338,7 +327,7 @@ class PendingSpan(Span):
         limits = self._how.limits
         link = Link(context, BoundedAttributes(limits.max_link_attributes, attributes, immutable=True,
                                                max_value_len=limits.max_attribute_length))
-        with _lock:
+        with self._lock:
             if self._ended("add_link"):
                 return
             if self._links is None:
@@ -346,12 +335,12 @@ class PendingSpan(Span):
             self._links.append(link)
 
     def update_name(self, name: str) -> None:
-        with _lock:
+        with self._lock:
             if not self._ended("update_name"):
                 self._name = name
 
     def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
-        with _lock:
+        with self._lock:
             if self._ended("set_status"):
                 return
             if self._status.status_code is StatusCode.OK:
@@ -388,7 +377,7 @@ class PendingSpan(Span):
 
     def end(self, end_time: int | None = None) -> None:
         """End the span: its ``ReadableSpan`` goes to the tracer's span processors."""
-        with _lock:
+        with self._lock:
             if self._ended("end"):
                 return
             self._end_time = end_time if end_time is not None else time.time_ns()
