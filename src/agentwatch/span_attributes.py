@@ -12,6 +12,8 @@ At the start of a span the attributes are also the sampler's input and visible t
 processors' ``on_start``. They are set right after the start instead only when neither can tell
 the difference: the SDK's own samplers (which copy the attributes into the span unchanged) and
 processors whose ``on_start`` does nothing (the SDK's batch and simple processors, agentwatch's).
+Where, beyond that, nothing can read a span before its end either, the span starts as a
+:class:`~agentwatch.pending_span.PendingSpan` and takes the SDK's form only when it ends.
 """
 
 from __future__ import annotations
