@@ -15,10 +15,11 @@ goes to the tracer's span processors as the SDK's own span sends its copy. All t
 API allows on a running span works (attributes, events, links, status, name, exceptions), within
 the tracer's span limits.
 
-:func:`starter` decides once per tracer setup whether its spans may start this way; anything it
-does not recognise (another SDK, a sampler that reads its input, a processor that does something at
-the start or just before the end, SDK self-metrics, an attribute length limit, a disabled tracer)
-gets the SDK's own span.
+:mod:`agentwatch.span_attributes` decides once per tracer setup whether its spans may start this
+way: it checks the span processors (nothing at the start or just before the end), and
+:func:`starter` the rest of the tracer. Anything they do not recognise (another SDK, a processor
+that does something at the start or just before the end, a sampler that reads its input, SDK
+self-metrics, an attribute length limit, a disabled tracer) gets the SDK's own span.
 """
 
 from __future__ import annotations
@@ -27,14 +28,13 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, sampling
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace import Event, ReadableSpan, sampling
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import (
     Link,
@@ -55,21 +55,23 @@ logger = logging.getLogger(__name__)
 #: the flag newer OTel APIs set on spans whose trace id is random (0 where the API has none)
 _RANDOM_TRACE_ID: int = getattr(TraceFlags, "RANDOM_TRACE_ID", 0)
 _UNSET = Status(StatusCode.UNSET)
-#: span processors' hooks just before a span ends that do nothing (newer SDKs call ``_on_ending``)
-_QUIET_ON_ENDING = frozenset(getattr(p, "_on_ending", None)
-                             for p in (SpanProcessor, BatchSpanProcessor, SimpleSpanProcessor))
 
 
 class Starter:
     """What starting pending spans for one tracer needs, read once from the tracer."""
 
-    __slots__ = ("decisions", "flags", "id_generator", "limits", "processor", "root_flags", "tracer")
+    __slots__ = ("decisions", "enabled", "flags", "id_generator", "info", "limits", "processor", "root_flags",
+                 "scope", "tracer")
 
     def __init__(self, tracer: Any, decisions: tuple[bool, bool, bool, bool, bool]) -> None:
         self.tracer = tracer
         self.processor = tracer.span_processor
         self.id_generator = tracer.id_generator
         self.limits = tracer._span_limits
+        #: whether the tracer is enabled now (newer SDKs; its configuration may change later)
+        self.enabled: Callable[[], bool] | None = getattr(tracer, "_is_enabled", None)
+        self.info = getattr(tracer, "instrumentation_info", None)
+        self.scope = getattr(tracer, "_instrumentation_scope", None)
         #: sampled or not, for: no parent, remote sampled, remote not sampled, local sampled, local not
         self.decisions = decisions
         sampled = TraceFlags.SAMPLED
@@ -106,9 +108,10 @@ def _decisions(sampler: Any) -> tuple[bool, bool, bool, bool, bool] | None:
     return found  # type: ignore[return-value]  # (no None left)
 
 
-def starter(tracer: Any, processors: Sequence[Any]) -> Starter | None:
-    """A :class:`Starter` for an SDK ``tracer`` whose processors' ``on_start`` is known to do
-    nothing, when none of its other parts could tell a pending span from the SDK's."""
+def starter(tracer: Any) -> Starter | None:
+    """A :class:`Starter` for an SDK ``tracer`` whose processors are known to do nothing at a
+    span's start and just before its end, when none of its other parts could tell a pending span
+    from the SDK's."""
     decisions = _decisions(getattr(tracer, "sampler", None))
     limits = getattr(tracer, "_span_limits", None)
     metrics = getattr(tracer, "_tracer_metrics", None)
@@ -119,7 +122,6 @@ def starter(tracer: Any, processors: Sequence[Any]) -> Starter | None:
         or getattr(limits, "max_span_attribute_length", None) is not None
         # the SDK's own span metrics (opt-in) count spans at their start
         or (metrics is not None and type(metrics).__name__ != "NoOpTracerMetrics")
-        or any(getattr(type(p), "_on_ending", None) not in _QUIET_ON_ENDING for p in processors)
         or not all(hasattr(tracer, a) for a in ("span_processor", "id_generator", "resource"))
     ):
         return None
@@ -138,8 +140,7 @@ def start(
     """A pending span, or None where the SDK must start this one (a span the sampler drops, a
     disabled tracer). ``attrs`` are clean (see :mod:`agentwatch.span_attributes`) and kept as they
     are: the caller never changes them afterwards."""
-    tracer = how.tracer
-    enabled = getattr(tracer, "_is_enabled", None)
+    enabled = how.enabled
     if enabled is not None and not enabled():
         return None
     parent: SpanContext | None = get_current_span(context).get_span_context()
@@ -394,11 +395,11 @@ class PendingSpan(Span):
             events=self._events if self._events is not None else (),
             links=self._links if self._links is not None else (),
             kind=self._kind,
-            instrumentation_info=getattr(tracer, "instrumentation_info", None),
+            instrumentation_info=how.info,
             status=self._status,
             start_time=self._start_time,
             end_time=self._end_time,
-            instrumentation_scope=getattr(tracer, "_instrumentation_scope", None),
+            instrumentation_scope=how.scope,
         ))
 
     def __repr__(self) -> str:

@@ -43,6 +43,11 @@ _QUIET_ON_START: set[Any] = {
 }
 
 
+#: span processors' hooks just before a span ends that do nothing (newer SDKs call ``_on_ending``)
+_QUIET_ON_ENDING = frozenset(getattr(p, "_on_ending", None)
+                             for p in (SpanProcessor, BatchSpanProcessor, SimpleSpanProcessor))
+
+
 def quiet_on_start(processor_type: type[SpanProcessor]) -> None:
     """Declare that ``processor_type.on_start`` does nothing (so start attributes may come late)."""
     _QUIET_ON_START.add(processor_type.on_start)
@@ -91,7 +96,8 @@ def _check(tracer: Tracer) -> _Checked:
         return checked
     late_ok = processors is not None and _passes_attributes_through(tracer.sampler) and all(
         type(p).on_start in _QUIET_ON_START for p in processors)
-    starter = pending_span.starter(tracer, processors) if late_ok and processors else None
+    starter = pending_span.starter(tracer) if late_ok and processors and all(
+        getattr(type(p), "_on_ending", None) in _QUIET_ON_ENDING for p in processors) else None
     if len(_checked) > 64:
         _checked.clear()
     checked = _checked[id(tracer)] = _Checked(tracer.sampler, processors, late_ok, starter)
