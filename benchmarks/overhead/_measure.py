@@ -77,8 +77,24 @@ def _batch(variant: Variant, start: int, count: int, clock: Callable[[], int] = 
         if variant.leave is not None:
             variant.leave()
     variant.calls += count
-    if count:
-        variant.round_means.append(sum(out[-count:]) / count)
+
+
+def _round(variants: Sequence[Variant], order: list[Variant], rng: random.Random, start: int, calls: int,
+           turn: int, clock: Callable[[], int]) -> None:
+    """One round: ``calls`` calls of each variant, in turns of ``turn`` calls, the variants in a fresh
+    random order each turn; then each variant's mean for the round."""
+    first = [len(v.samples) for v in variants]
+    done = 0
+    while done < calls:
+        count = min(turn, calls - done)
+        rng.shuffle(order)
+        for v in order:
+            _batch(v, start + done, count, clock)
+        done += count
+    for v, begin in zip(variants, first, strict=True):
+        taken = v.samples[begin:]
+        if taken:
+            v.round_means.append(sum(taken) / len(taken))
 
 
 def _quantile(sorted_ns: list[int], q: float) -> float:
@@ -87,11 +103,17 @@ def _quantile(sorted_ns: list[int], q: float) -> float:
 
 def run_case(case: str, variants: Sequence[Variant], args: argparse.Namespace,
              flush: Callable[[], None] | None = None,
-             clock: Callable[[], int] = time.perf_counter_ns) -> list[dict[str, Any]]:
+             clock: Callable[[], int] = time.perf_counter_ns,
+             turn: int | None = None) -> list[dict[str, Any]]:
     """Time ``variants`` (the first one is the bare baseline) and return one row per variant.
 
     ``clock``: wall time by default; ``time.thread_time_ns`` measures the calling thread's CPU time
     (for calls that wait on I/O, whose wall time is mostly the other end's).
+
+    ``turn``: within a round, the variants take turns of this many calls (in a fresh random order
+    each turn) until each has made ``args.calls``; by default each makes all of them in one turn. A
+    round's mean is still taken over all of its calls. Short turns are for slow calls, where one
+    variant's turn lasts long enough for the machine's speed to change before the next one's.
     """
     rng = random.Random(1234)
     for v in variants:  # warm-up: caches, first price lookup, label children
@@ -100,9 +122,7 @@ def run_case(case: str, variants: Sequence[Variant], args: argparse.Namespace,
         v.round_means.clear()
     order = list(variants)
     for r in range(args.rounds):
-        rng.shuffle(order)
-        for v in order:
-            _batch(v, (r + 1) * args.calls, args.calls, clock)
+        _round(variants, order, rng, (r + 1) * args.calls, args.calls, turn or args.calls, clock)
     growth: dict[str, int | None] = {}
     for v in variants:
         gc.collect()

@@ -30,6 +30,17 @@ and runs a multiple of the batch size per round, so each round completes its own
 round, five rounds in eight would complete a batch of 64 and three none, and the median round
 would count 1.6 completions per call.
 
+Within a round, the variants take turns of :data:`TURN` calls, in a fresh random order each turn,
+until each has made the round's calls. A streamed call costs about 8 ms of CPU here, so a turn of
+a whole round (64 calls) lasted about a second, and over a second the machine's speed moved a
+65-chunk stream's CPU time by 3-5% (300-400 µs), more than what the instrumentation adds: with
+one turn per round, the quartiles of agentwatch's added time per round spanned 800 µs, and the
+reading moved by 0.2x of the peer from one run to the next. With turns of 4 calls they span
+about 70 µs. Every variant's turn starts with the same change to the SDK's classes (the bare and
+official variants take agentwatch's patches off and put them back after; agentwatch's turn takes
+them off and puts them back before), so none of them alone runs with the type caches of an
+unchanged class.
+
 The official instrumentation is never a project dependency; ``setup_env.sh`` here installs it into
 the benchmark environment (``.venv-bench``) with the versions pinned in ``requirements-peers.txt``
 (its 2.4b0 release imports ``httpx`` and a module that ``opentelemetry-util-genai`` 1.2 removed, so
@@ -130,6 +141,10 @@ class Replay:
         return self
 
 
+#: calls each variant makes per turn within a round (see the module docstring)
+TURN = 4
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
     args = arguments(given, __doc__.splitlines()[0] if __doc__ else "")
@@ -160,6 +175,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     def pristine(sdk: wrapping.SDKInstrumentation) -> tuple[Callable[[], None], Callable[[], None]]:
         return sdk.remove, sdk.install
 
+    def repatched(sdk: wrapping.SDKInstrumentation) -> Callable[[], None]:
+        """Before each agentwatch turn: the class patches taken off and put back, the same change to
+        the SDK's classes that starts every other variant's turn."""
+
+        def enter() -> None:
+            sdk.remove()
+            sdk.install()
+
+        return enter
+
     # the official instrumentation gets its own provider (same processor, its own counting exporter)
     official_exporter = CountingExporter()
     official_provider = TracerProvider(shutdown_on_exit=False)
@@ -178,6 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         no_openai_patches = pristine(openai_patches.SDK)
         no_anthropic_patches = pristine(anthropic_patches.SDK)
+        openai_repatched = repatched(openai_patches.SDK)
+        anthropic_repatched = repatched(anthropic_patches.SDK)
 
         def official_variant(fn: Callable[[int], Any], span_name: str) -> list[Variant]:
             if official is None:
@@ -213,11 +240,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 [
                     Variant("bare", chat(o_bare), enter=no_openai_patches[0], leave=no_openai_patches[1]),
                     *official_variant(chat(o_bare), "chat gpt-4o-mini"),
-                    Variant("agentwatch", chat(o_ours), spans=spans("chat gpt-4o-mini")),
+                    Variant(
+                        "agentwatch", chat(o_ours), spans=spans("chat gpt-4o-mini"), enter=openai_repatched
+                    ),
                 ],
                 args,
                 flush,
                 clock=time.thread_time_ns,
+                turn=TURN,
             )
         )
 
@@ -237,11 +267,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             [
                 Variant("bare", chat_stream(o_bare), enter=no_openai_patches[0], leave=no_openai_patches[1]),
                 *official_variant(chat_stream(o_bare), "chat gpt-4o"),
-                Variant("agentwatch", chat_stream(o_ours), spans=spans("chat gpt-4o")),
+                Variant(
+                    "agentwatch", chat_stream(o_ours), spans=spans("chat gpt-4o"), enter=openai_repatched
+                ),
             ],
             args,
             flush,
             clock=time.thread_time_ns,
+            turn=TURN,
         )
         for row in stream_rows:
             row["note"] = f"client-thread CPU µs; {chunks} chunks per call"
@@ -260,11 +293,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                     Variant(
                         "bare", message(a_bare), enter=no_anthropic_patches[0], leave=no_anthropic_patches[1]
                     ),
-                    Variant("agentwatch", message(a_ours), spans=spans("chat claude-haiku-4-5")),
+                    Variant(
+                        "agentwatch",
+                        message(a_ours),
+                        spans=spans("chat claude-haiku-4-5"),
+                        enter=anthropic_repatched,
+                    ),
                 ],
                 args,
                 flush,
                 clock=time.thread_time_ns,
+                turn=TURN,
             )
         )
 
@@ -287,11 +326,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                     enter=no_anthropic_patches[0],
                     leave=no_anthropic_patches[1],
                 ),
-                Variant("agentwatch", message_stream(a_ours), spans=spans("chat claude-haiku-4-5")),
+                Variant(
+                    "agentwatch",
+                    message_stream(a_ours),
+                    spans=spans("chat claude-haiku-4-5"),
+                    enter=anthropic_repatched,
+                ),
             ],
             args,
             flush,
             clock=time.thread_time_ns,
+            turn=TURN,
         )
         for row in stream_rows:
             row["note"] = f"client-thread CPU µs; {events} events per call"
