@@ -178,6 +178,35 @@ def test_span_limits_drop_what_the_sdk_drops() -> None:
     assert ours["events"] == [("b", {"y": 2}, 1_200)]  # the newest event, its newest attribute
 
 
+def test_attributes_past_the_limit_after_a_plain_store_drop_what_the_sdk_drops() -> None:
+    """The recorder's attributes go into a plain dict while they fit; the first write past the
+    limit, or by user code, moves them into the SDK's bounded store, which drops the oldest."""
+    provider, exporter = provider_with(limits=SpanLimits(max_span_attributes=7))
+    stores: list[type] = []
+
+    def do(span: trace.Span) -> None:
+        set_clean(span, END)  # 6 attributes: fits
+        stores.append(type(getattr(span, "_attributes", None)))
+        set_clean(span, {"late.one": 1, "late.two": 2})  # 8: one dropped
+        span.set_attribute("user.one", "u")  # user code: one more dropped
+
+    ours, sdk, _ = both(provider, exporter, do)
+    assert ours == sdk
+    assert stores[0] is dict  # (the pending span, before the limit)
+    assert ours["dropped_attributes"] == 2 and len(ours["attributes"]) == 7
+    assert "gen_ai.operation.name" not in ours["attributes"] and ours["attributes"]["user.one"] == "u"
+
+
+def test_recorder_attributes_within_the_limit_end_in_a_plain_store() -> None:
+    provider, exporter = provider_with()
+    ours, sdk, span = both(provider, exporter, lambda span: set_clean(span, END))
+    assert ours == sdk and ours["dropped_attributes"] == 0
+    assert ours["attributes"] == {**START, **END}
+    (mine, _) = exporter.get_finished_spans()
+    assert type(getattr(mine, "_attributes", None)) is dict  # no bounded store, no lock, per span
+    assert dict(span.attributes) == {**START, **END}
+
+
 def test_workflow_links_arrive_as_the_sdk_keeps_them() -> None:
     provider, exporter = provider_with()
     links = [Link(SpanContext(0x1, 0x2, is_remote=False)), Link(SpanContext(0, 0, is_remote=False))]

@@ -205,7 +205,9 @@ class PendingSpan(Span):
         self._parent = parent
         self._kind = kind
         self._base = attrs  # shared with the caller, never changed: copied on the first change
-        self._attributes: BoundedAttributes | None = None
+        #: None until the first change; then a plain dict while only the recorder's clean attributes
+        #: went in within the limit, else the SDK's bounded store (see :meth:`_bounded`)
+        self._attributes: dict[str, Any] | BoundedAttributes | None = None
         self._events: BoundedList[Event] | None = None
         self._links = links
         self._status = _UNSET
@@ -262,21 +264,23 @@ class PendingSpan(Span):
         return tuple(self._links or ())
 
     # --- the Span API ----------------------------------------------------------------------------
-    def _store(self) -> BoundedAttributes:
-        """The span's own attribute store, made on the first change (call with the lock held)."""
+    def _bounded(self) -> BoundedAttributes:
+        """The SDK's bounded store of the span's attributes: for anything but the recorder's own clean
+        attributes within the limit (call with the lock held)."""
         store = self._attributes
-        if store is None:
-            limits = self._how.limits
-            store = BoundedAttributes(limits.max_span_attributes, immutable=False,
-                                      max_value_len=limits.max_span_attribute_length)
-            base = self._base
-            if store.maxlen is None or len(base) <= store.maxlen:
-                store._dict.update(base)
-            else:
-                for key, value in base.items():
-                    store[key] = value
-            self._attributes = store
-        return store
+        if isinstance(store, BoundedAttributes):
+            return store
+        limits = self._how.limits
+        bounded = BoundedAttributes(limits.max_span_attributes, immutable=False,
+                                    max_value_len=limits.max_span_attribute_length)
+        now = self._base if store is None else store
+        if bounded.maxlen is None or len(now) <= bounded.maxlen:
+            bounded._dict.update(now)
+        else:
+            for key, value in now.items():
+                bounded[key] = value
+        self._attributes = bounded
+        return bounded
 
     def _ended(self, what: str) -> bool:
         if self._end_time is None:
@@ -289,10 +293,19 @@ class PendingSpan(Span):
         with self._lock:
             if self._end_time is not None:
                 return  # the SDK would only log a warning and drop them
-            store = self._store()
-            if store.maxlen is None or len(store._dict) + len(attrs) <= store.maxlen:
-                store._dict.update(attrs)
-                return
+            store = self._attributes
+            if not isinstance(store, BoundedAttributes):
+                # a plain dict: one GC-tracked object a span, where the SDK's store makes two (it
+                # and its lock), kept for as long as the span waits in the processor's queue
+                now = self._base if store is None else store
+                limit = self._how.limits.max_span_attributes
+                if limit is None or len(now) + len(attrs) <= limit:
+                    if store is None:
+                        self._attributes = {**now, **attrs}
+                    else:
+                        store.update(attrs)
+                    return
+                store = self._bounded()
             for key, value in attrs.items():
                 store[key] = value
 
@@ -300,7 +313,7 @@ class PendingSpan(Span):
         with self._lock:
             if self._ended("set_attributes"):
                 return
-            store = self._store()
+            store = self._bounded()
             for key, value in attributes.items():
                 store[key] = value
 
@@ -308,7 +321,7 @@ class PendingSpan(Span):
         with self._lock:
             if self._ended("set_attribute"):
                 return
-            self._store()[key] = value
+            self._bounded()[key] = value
 
     def add_event(self, name: str, attributes: types.Attributes = None, timestamp: int | None = None) -> None:
         limits = self._how.limits
@@ -382,8 +395,11 @@ class PendingSpan(Span):
             if self._ended("end"):
                 return
             self._end_time = end_time if end_time is not None else time.time_ns()
-            store = self._store()
-            store._immutable = True
+            store = self._attributes
+            if store is None:
+                store = dict(self._base)  # (never the caller's own dict: it outlives the span)
+            elif type(store) is BoundedAttributes:
+                store._immutable = True
         how = self._how
         tracer = how.tracer
         how.processor.on_end(ReadableSpan(
