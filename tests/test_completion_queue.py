@@ -92,6 +92,21 @@ def test_a_full_batch_is_completed_by_the_call_that_fills_it(batched: Any) -> No
     assert all(s.end_time - s.start_time < 50_000_000 for s in spans)  # type: ignore[operator]
 
 
+def test_a_completed_batch_leaves_no_record_waiting_in_the_metric_sink(batched: Any) -> None:
+    """The Prometheus sink applies what a batch handed it at the batch's end, even when its own batch
+    is not full: a record kept longer would reach the collector's oldest generation."""
+    tel, _exporter, _provider = batched
+    sink = tel.prometheus
+    for _ in range(3):
+        ask()
+    tel.recorder.flush()  # a batch of three (what the background thread completes in an idle second)
+    assert len(tel.recorder._queue) == 0 and len(sink._pending) == 0
+    for _ in range(BATCH_SIZE + 2):
+        ask()
+    assert len(tel.recorder._queue) == 2 and len(sink._pending) == 0
+    assert tel.registry.get_sample_value("agentwatch_llm_calls_total", CHAT) == BATCH_SIZE + 5
+
+
 def test_an_idle_process_still_sends_its_last_spans(batched: Any) -> None:
     _tel, exporter, _provider = batched
     ask()

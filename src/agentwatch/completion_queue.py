@@ -43,10 +43,15 @@ _queues: weakref.WeakSet[CompletionQueue] = weakref.WeakSet()
 
 
 class CompletionQueue:
-    """Calls that ended, waiting to be completed by ``complete(call, end_ns)`` (which never raises)."""
+    """Calls that ended, waiting to be completed by ``complete(call, end_ns)``, then ``after()`` once
+    per batch (neither may raise)."""
 
-    def __init__(self, complete: Callable[[Call, int], None]) -> None:
+    def __init__(
+        self, complete: Callable[[Call, int], None], after: Callable[[], None] | None = None
+    ) -> None:
         self._complete = complete
+        #: run after each batch (the metric sinks apply the records the batch handed them)
+        self._after = after
         self._pending: deque[tuple[Call, int]] = deque()
         self._lock = threading.RLock()  # reentrant: a sink that flushes from inside a batch
         self._wake = threading.Event()
@@ -113,6 +118,8 @@ class CompletionQueue:
         while pending:  # (only the holder of the lock takes calls out, so the order holds)
             call, end_ns = pending.popleft()
             complete(call, end_ns)
+        if self._after is not None:
+            self._after()
 
     def _start_thread(self) -> None:
         with self._lock:

@@ -95,8 +95,13 @@ class Recorder:
         self._starts: dict[int, tuple[Record, str, SpanKind, dict[str, AttributeValue], bool]] = {}
         #: id(record) -> record: started once so far (a record started again moves to _starts)
         self._seen: dict[int, Record] = {}
+        #: sinks that hold records to apply them together: they apply what they hold after each
+        #: batch of completed calls, so no record outlives the batch that completed it
+        self._batch_ends = tuple(
+            end for end in (getattr(s, "apply_waiting", None) for s in self.sinks) if callable(end)
+        )
         #: ended calls waiting to be completed together
-        self._queue = CompletionQueue(self._end_queued)
+        self._queue = CompletionQueue(self._end_queued, self._after_batch if self._batch_ends else None)
 
     def flush(self) -> None:
         """Complete every ended call still waiting for its batch. Never raises."""
@@ -324,6 +329,13 @@ class Recorder:
 
     def _end_queued(self, call: Call, end_ns: int) -> None:
         self._end_now(call, None, end_ns)
+
+    def _after_batch(self) -> None:
+        for end in self._batch_ends:
+            try:
+                end()
+            except Exception as exc:
+                errors.report("recorder", exc)
 
     def _end_now(self, call: Call, error: BaseException | None, end_ns: int) -> None:
         try:

@@ -201,6 +201,17 @@ class PrometheusSink:
             with self._apply_lock:
                 self._apply_pending()
 
+    def apply_waiting(self) -> None:
+        """Apply the records waiting now, unless another thread is applying them (the recorder calls
+        this after each batch of completed calls, so no record outlives its batch: one kept
+        longer would reach the collector's older generations, and make full collections come
+        sooner)."""
+        if self._pending and self._apply_lock.acquire(blocking=False):
+            try:
+                self._apply_pending()
+            finally:
+                self._apply_lock.release()
+
     def _apply_pending(self) -> None:
         pending = self._pending
         while pending:  # (only the holder of the apply lock takes records out)
