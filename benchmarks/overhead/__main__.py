@@ -31,6 +31,8 @@ COLUMNS = (
     ("added_mean_us", "added mean", ">"),
     ("floor_ratio_mean", "x floor (mean)", ">"),
     ("peer_ratio_mean", "x peer (mean)", ">"),
+    ("gc_us", "GC µs", ">"),
+    ("full_gcs", "full GCs", ">"),
     ("spans_per_call", "spans/call", ">"),
     ("spans_dropped", "dropped", ">"),
     ("rss_growth_kb", "RSS Δ KB", ">"),

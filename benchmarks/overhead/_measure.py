@@ -40,6 +40,30 @@ class Variant:
     #: of queued metric updates or a garbage collection, is spread over the round's calls)
     round_means: list[float] = field(default_factory=list)
     calls: int = 0
+    #: the garbage collector's time (ns, by the case's clock) during this variant's timed calls, and
+    #: its full collections then: whoever allocates when a threshold is crossed pays for it
+    gc_ns: int = 0
+    full_gcs: int = 0
+
+
+class _Collector:
+    """Time the garbage collector spends, on the case's clock (through ``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.clock: Callable[[], int] = time.perf_counter_ns
+        self.ns = 0
+        self.full = 0
+        self._started = 0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = self.clock()
+        else:
+            self.ns += self.clock() - self._started
+            self.full += info.get("generation") == 2
+
+
+_collector = _Collector()
 
 
 def rss_kb() -> int | None:
@@ -68,12 +92,15 @@ def _batch(variant: Variant, start: int, count: int, clock: Callable[[], int] = 
     out = variant.samples
     if variant.enter is not None:
         variant.enter()
+    gc_before, full_before = _collector.ns, _collector.full
     try:
         for i in range(start, start + count):
             t0 = clock()
             fn(i)
             out.append(clock() - t0)
     finally:
+        variant.gc_ns += _collector.ns - gc_before
+        variant.full_gcs += _collector.full - full_before
         if variant.leave is not None:
             variant.leave()
     variant.calls += count
@@ -121,8 +148,16 @@ def run_case(case: str, variants: Sequence[Variant], args: argparse.Namespace,
         v.samples.clear()
         v.round_means.clear()
     order = list(variants)
-    for r in range(args.rounds):
-        _round(variants, order, rng, (r + 1) * args.calls, args.calls, turn or args.calls, clock)
+    _collector.clock = clock
+    gc.callbacks.append(_collector)
+    try:
+        for v in variants:
+            v.gc_ns = v.full_gcs = 0
+        for r in range(args.rounds):
+            _round(variants, order, rng, (r + 1) * args.calls, args.calls, turn or args.calls, clock)
+        timed = {v.name: (v.gc_ns, v.full_gcs) for v in variants}
+    finally:
+        gc.callbacks.remove(_collector)
     growth: dict[str, int | None] = {}
     for v in variants:
         gc.collect()
@@ -160,6 +195,8 @@ def run_case(case: str, variants: Sequence[Variant], args: argparse.Namespace,
             "ratio": round(median / base, 2) if base > 0 else None,
             "mean_us": round(mean, 3),
             "added_mean_us": round(mean - base_mean, 3),
+            "gc_us": round(timed[v.name][0] / len(ns) / 1000, 3) if ns else None,
+            "full_gcs": timed[v.name][1],
             "spans_per_call": round(v.spans() / v.calls, 3) if v.spans is not None and v.calls else None,
             "rss_growth_kb": growth[v.name],
             "n": len(ns),
