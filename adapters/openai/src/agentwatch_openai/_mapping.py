@@ -278,11 +278,15 @@ class ChatStream(StreamObserver):
             entry[1] += arguments
 
     def on_end(self, call: Call, complete: bool) -> None:
-        if self.reasons:
-            call.set_finish_reasons([self.reasons[i] for i in sorted(self.reasons)])
-        names_ = [name for name, _ in (self.tools[i] for i in sorted(self.tools)) if name]
-        if names_:
-            call.set_tool_calls(names_)
+        reasons = self.reasons
+        if reasons:  # (one choice, one reason: the common case, without sorting)
+            call.set_finish_reasons(
+                tuple(reasons.values()) if len(reasons) == 1 else [reasons[i] for i in sorted(reasons)]
+            )
+        if self.tools:
+            names_ = [name for name, _ in (self.tools[i] for i in sorted(self.tools)) if name]
+            if names_:
+                call.set_tool_calls(names_)
         if call.usage is None:
             completion = "".join(self.text) + "".join(name + args for name, args in self.tools.values())
             call.set_usage(
