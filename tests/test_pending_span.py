@@ -197,6 +197,13 @@ def test_attributes_past_the_limit_after_a_plain_store_drop_what_the_sdk_drops()
     assert "gen_ai.operation.name" not in ours["attributes"] and ours["attributes"]["user.one"] == "u"
 
 
+def test_start_attributes_past_the_limit_are_dropped_at_the_end_as_the_sdk_drops_them() -> None:
+    provider, exporter = provider_with(limits=SpanLimits(max_span_attributes=2))
+    ours, sdk, _ = both(provider, exporter)  # nothing set after the start
+    assert ours == sdk
+    assert ours["dropped_attributes"] == 2 and len(ours["attributes"]) == 2
+
+
 def test_recorder_attributes_within_the_limit_end_in_a_plain_store() -> None:
     provider, exporter = provider_with()
     ours, sdk, span = both(provider, exporter, lambda span: set_clean(span, END))

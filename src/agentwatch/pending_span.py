@@ -397,8 +397,11 @@ class PendingSpan(Span):
             self._end_time = end_time if end_time is not None else time.time_ns()
             store = self._attributes
             if store is None:
-                store = dict(self._base)  # (never the caller's own dict: it outlives the span)
-            elif type(store) is BoundedAttributes:
+                # a copy (the caller's dict outlives the span), or, for start attributes past the
+                # count limit, the bounded store, which drops them as the SDK does
+                limit = self._how.limits.max_span_attributes
+                store = dict(self._base) if limit is None or len(self._base) <= limit else self._bounded()
+            if type(store) is BoundedAttributes:
                 store._immutable = True
         how = self._how
         tracer = how.tracer
