@@ -34,12 +34,12 @@ Within a round, the variants take turns of :data:`TURN` calls, in a fresh random
 until each has made the round's calls. A streamed call costs about 8 ms of CPU here, so a turn of
 a whole round (64 calls) lasted about a second, and over a second the machine's speed moved a
 65-chunk stream's CPU time by 3-5% (300-400 µs), more than what the instrumentation adds: with
-one turn per round, the quartiles of agentwatch's added time per round spanned 800 µs, and the
-reading moved by 0.2x of the peer from one run to the next. With turns of 4 calls they span
-about 70 µs. Every variant's turn starts with the same change to the SDK's classes (the bare and
-official variants take agentwatch's patches off and put them back after; agentwatch's turn takes
-them off and puts them back before), so none of them alone runs with the type caches of an
-unchanged class.
+one turn per round, the quartiles of agentwatch's added time per round spanned 800 µs; with turns
+of 4 calls they span about 100 µs. (The stream's reading still moves from one process to the next,
+the peer's with it: RESULTS.md has the runs.) Every variant's turn starts with the same change to
+the SDK's classes (the bare and official variants take agentwatch's patches off and put them back
+after; agentwatch's turn takes them off and puts them back before), so none of them alone runs
+with the type caches of an unchanged class.
 
 The official instrumentation is never a project dependency; ``setup_env.sh`` here installs it into
 the benchmark environment (``.venv-bench``) with the versions pinned in ``requirements-peers.txt``
