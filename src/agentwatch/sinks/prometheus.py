@@ -186,12 +186,8 @@ class PrometheusSink:
             return
         pending = self._pending
         pending.append(c)
-        if len(pending) >= BATCH_SIZE and self._apply_lock.acquire(blocking=False):
-            # (a thread already applying a batch takes this record too: nobody waits here)
-            try:
-                self._apply_pending()
-            finally:
-                self._apply_lock.release()
+        if len(pending) >= BATCH_SIZE:
+            self.apply_waiting()
 
     def flush(self) -> None:
         """Apply every waiting record (a collection calls this first), the records of calls still
@@ -202,10 +198,10 @@ class PrometheusSink:
                 self._apply_pending()
 
     def apply_waiting(self) -> None:
-        """Apply the records waiting now, unless another thread is applying them (the recorder calls
-        this after each batch of completed calls, so no record outlives its batch: one kept
-        longer would reach the collector's older generations, and make full collections come
-        sooner)."""
+        """Apply the records waiting now, unless another thread is applying them: that thread takes
+        them too, nobody waits here. Called when the sink's own batch is full, and by the recorder
+        after each batch of completed calls, so no record outlives its batch (one kept longer would
+        reach the collector's older generations, and make full collections come sooner)."""
         if self._pending and self._apply_lock.acquire(blocking=False):
             try:
                 self._apply_pending()
