@@ -1,12 +1,13 @@
 """The overhead benchmarks' measuring loop: work one call does for many (a batch of queued metric
-updates) falls outside the median call but must show in the mean call, and in its ratios."""
+updates) falls outside the median call but must show in the mean call, and in its ratios; rounds
+run in several worker processes are pooled into one row per variant."""
 
 from __future__ import annotations
 
 import argparse
 import time
 
-from benchmarks.overhead._measure import Variant, run_case
+from benchmarks.overhead._measure import Variant, pool, run_case
 
 
 def _spin(us: float) -> None:
@@ -30,3 +31,37 @@ def test_mean_call_counts_the_work_of_occasional_calls() -> None:
     assert batched["floor_ratio"] < 1.5 < batched["floor_ratio_mean"]
     assert by_name["floor"]["floor_ratio_mean"] == 1.0
     assert "floor_ratio_mean" not in by_name["bare"]
+
+
+def test_rows_of_several_workers_are_pooled() -> None:
+    def worker(bare_us: float, added_us: float, rss_calls: int) -> list[dict[str, object]]:
+        args = argparse.Namespace(rounds=3, calls=32, rss_calls=rss_calls, worker=True)
+        rows = run_case("spin", [
+            Variant("bare", lambda i: _spin(bare_us)),
+            Variant("peer", lambda i: _spin(bare_us + 40), peer=True, spans=lambda: 64),
+            Variant("ours", lambda i: _spin(bare_us + added_us)),
+        ], args)
+        for row in rows:
+            row["spans_dropped"] = 2
+            row["note"] = "spin µs"
+        return rows
+
+    # the second process is slower for every variant: its timings do not mix with the first one's
+    first, second = worker(5, 10, rss_calls=8), worker(60, 30, rss_calls=0)
+    assert first[0]["rss_growth_kb"] is not None and second[0]["rss_growth_kb"] is None
+    rows = pool([first, second])
+    assert [row["variant"] for row in rows] == ["bare", "peer", "ours"]
+    bare, peer, ours = rows
+    assert ours["processes"] == 2 and ours["n"] == first[2]["n"] + second[2]["n"] == 2 * 3 * 32
+    by_process = ours["peer_ratio_mean_by_process"]
+    assert by_process == [first[2]["peer_ratio_mean"], second[2]["peer_ratio_mean"]]
+    assert 0.15 < by_process[0] < 0.4 < by_process[1] < 0.9
+    assert ours["added_mean_us"] == round((first[2]["added_mean_us"] + second[2]["added_mean_us"]) / 2, 3)
+    assert 15 < ours["added_mean_us"] < 25  # (10 + 30) / 2, not a median over both processes' calls
+    assert ours["peer_ratio_mean"] == round(ours["added_mean_us"] / peer["added_mean_us"], 2)
+    assert "peer_ratio_mean_by_process" not in peer and peer["peer_ratio_mean"] == 1.0
+    assert bare["ratio"] == 1.0 and "peer_ratio" not in bare
+    assert peer["spans_per_call"] == round((first[1]["spans_per_call"] + second[1]["spans_per_call"]) / 2, 3)
+    assert ours["spans_dropped"] == 4 and ours["note"] == "spin µs"
+    assert ours["rss_growth_kb"] == first[2]["rss_growth_kb"]  # only the first worker measures memory
+    assert all("floor" not in row and "peer" not in row for row in rows)

@@ -36,6 +36,7 @@ COLUMNS = (
     ("spans_per_call", "spans/call", ">"),
     ("spans_dropped", "dropped", ">"),
     ("rss_growth_kb", "RSS Δ KB", ">"),
+    ("processes", "procs", ">"),
 )
 
 
@@ -97,6 +98,19 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def by_process(rows: list[dict[str, Any]]) -> str:
+    """The ratios (by the mean) each worker process measured, for the rows pooled from several."""
+    lines = []
+    for row in rows:
+        for key, title in (("floor_ratio_mean_by_process", "x floor"),
+                           ("peer_ratio_mean_by_process", "x peer")):
+            values = row.get(key)
+            if values and len(values) > 1:
+                cells = " ".join(_cell(v) for v in values)
+                lines.append(f"{row['case']} / {row['variant']}, {title} (mean) in each process: {cells}")
+    return "\n".join(lines)
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -140,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# command: python -m benchmarks.overhead {given}".rstrip())
         print()
         print(table(all_rows))
+        spread = by_process(all_rows)
+        if spread:
+            print()
+            print(spread)
     for failure in failures:
         print(f"FAILED {failure}", file=sys.stderr)
     return 1 if failures else 0

@@ -13,6 +13,7 @@ import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -81,7 +82,13 @@ def arguments(argv: Sequence[str] | None, description: str) -> argparse.Namespac
     parser.add_argument("--rss-calls", type=int, default=10_000,
                         help="extra calls per variant to measure RSS growth (default 10000)")
     parser.add_argument("--quick", action="store_true", help="a few rounds only (smoke run)")
+    parser.add_argument("--processes", type=int, default=None,
+                        help="fresh worker processes the rounds are shared among, pooled into one row per "
+                             "variant (default: the module's; 1 runs everything in this process)")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.processes is not None and args.processes < 1:
+        parser.error("--processes must be at least 1")
     if args.quick:
         args.rounds, args.calls, args.rss_calls = 5, 200, 2000
     return args
@@ -170,7 +177,7 @@ def run_case(case: str, variants: Sequence[Variant], args: argparse.Namespace,
             flush()
         gc.collect()
         after = rss_kb()
-        growth[v.name] = None if before is None or after is None else after - before
+        growth[v.name] = None if before is None or after is None or args.rss_calls <= 0 else after - before
     if flush is not None:
         flush()
     base = statistics.median(variants[0].samples) / 1000
@@ -203,6 +210,8 @@ def run_case(case: str, variants: Sequence[Variant], args: argparse.Namespace,
         }
         if v is not variants[0]:
             row.update(_ratios((median - base, mean - base_mean), references))
+        if getattr(args, "worker", False):  # what the parent needs to pool the workers' rows
+            row["floor"], row["peer"] = v.floor, v.peer
         rows.append(row)
     return rows
 
@@ -225,6 +234,87 @@ def _ratios(added: tuple[float, float],
         if ref[1] > 0:
             out[f"{key}_mean"] = round(added[1] / ref[1], 2)
     return out
+
+
+def in_workers(module: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Run ``module``'s cases in ``args.processes`` fresh worker processes, one after another, the
+    rounds shared among them, and pool each variant's rows into one (:func:`pool`).
+
+    Why: a process's memory layout (where the interpreter's caches and the objects of the hot path
+    happen to land) moves a call's cost by several percent for the whole life of the process, and
+    not alike for every variant. One process is one draw of that layout; several measure what the
+    variants cost over the draws. Only the first worker measures memory growth.
+    """
+    rounds = -(-args.rounds // args.processes)
+    outputs: list[list[dict[str, Any]]] = []
+    for index in range(args.processes):
+        cmd = [sys.executable, "-m", module, "--worker", "--processes=1", f"--rounds={rounds}",
+               f"--calls={args.calls}", f"--rss-calls={args.rss_calls if index == 0 else 0}"]
+        print(f"{module}: worker {index + 1} of {args.processes} ...", file=sys.stderr, flush=True)
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
+        if proc.returncode != 0:
+            raise SystemExit(f"{module}: worker {index + 1} failed with exit code {proc.returncode}")
+        outputs.append([json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")])
+    return pool(outputs)
+
+
+_AVERAGED = ("median_us", "p90_us", "added_us", "mean_us", "added_mean_us", "gc_us", "spans_per_call")
+
+
+def pool(outputs: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One row per (case, variant) from the rows of several worker processes (each of which ran the
+    same number of rounds).
+
+    Each process's added times are its own (the variant against the bare client in the same
+    process, as in one process); the pooled row has their average over the processes, and its
+    ratios are computed from those averages. Timings themselves are not pooled: the bare client's
+    level moves from process to process by more than what the instrumentation adds, so medians of
+    samples drawn from several processes would not pair. ``*_by_process`` lists what each process
+    measured.
+    """
+    cases: dict[str, list[list[dict[str, Any]]]] = {}
+    for worker, rows in enumerate(outputs):
+        for row in rows:
+            cases.setdefault(row["case"], [[] for _ in outputs])[worker].append(row)
+    pooled: list[dict[str, Any]] = []
+    for per_worker in cases.values():
+        by_variant = [list(rows) for rows in zip(*per_worker, strict=True)]
+        merged = [_merge(rows) for rows in by_variant]
+        floor = next((m for m, rows in zip(merged, by_variant, strict=True) if rows[0].get("floor")), None)
+        peers = [m for m, rows in zip(merged, by_variant, strict=True) if rows[0].get("peer")]
+        references = {
+            "floor_ratio": (floor["added_us"], floor["added_mean_us"]) if floor is not None else None,
+            "peer_ratio": (min(p["added_us"] for p in peers), min(p["added_mean_us"] for p in peers))
+            if peers else None,
+        }
+        base = merged[0]["median_us"]
+        for index, (row, rows) in enumerate(zip(merged, by_variant, strict=True)):
+            row["ratio"] = round(row["median_us"] / base, 2) if base > 0 else None
+            if index:
+                row.update(_ratios((row["added_us"], row["added_mean_us"]), references))
+            for key, role in (("floor_ratio_mean", "floor"), ("peer_ratio_mean", "peer")):
+                if key in row and not rows[0].get(role):  # (the reference's own ratio is 1)
+                    row[f"{key}_by_process"] = [r.get(key) for r in rows]
+            pooled.append(row)
+    return pooled
+
+
+def _merge(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The rows of one variant, one per process, as one row (see :func:`pool`)."""
+    if len({(r["case"], r["variant"]) for r in rows}) != 1:
+        raise ValueError("the workers measured different variants")
+    row = {k: v for k, v in rows[0].items() if k not in ("floor", "peer") and not k.endswith("ratio")
+           and not k.endswith("ratio_mean")}
+    for key in _AVERAGED:
+        numbers = [float(r[key]) for r in rows if r.get(key) is not None]
+        row[key] = round(statistics.fmean(numbers), 3) if len(numbers) == len(rows) else None
+    for key in ("full_gcs", "n", "spans_dropped"):
+        if rows[0].get(key) is not None:
+            row[key] = sum(r.get(key) or 0 for r in rows)
+    measured = [r["rss_growth_kb"] for r in rows if r.get("rss_growth_kb") is not None]
+    row["rss_growth_kb"] = measured[0] if measured else None
+    row["processes"] = len(rows)
+    return row
 
 
 def emit(rows: Sequence[dict[str, Any]]) -> None:

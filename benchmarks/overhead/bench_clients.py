@@ -35,11 +35,18 @@ until each has made the round's calls. A streamed call costs about 8 ms of CPU h
 a whole round (64 calls) lasted about a second, and over a second the machine's speed moved a
 65-chunk stream's CPU time by 3-5% (300-400 µs), more than what the instrumentation adds: with
 one turn per round, the quartiles of agentwatch's added time per round spanned 800 µs; with turns
-of 4 calls they span about 100 µs. (The stream's reading still moves from one process to the next,
-the peer's with it: RESULTS.md has the runs.) Every variant's turn starts with the same change to
+of 4 calls they span about 100 µs. Every variant's turn starts with the same change to
 the SDK's classes (the bare and official variants take agentwatch's patches off and put them back
 after; agentwatch's turn takes them off and puts them back before), so none of them alone runs
 with the type caches of an unchanged class.
+
+The stream's reading still moved from one process to the next, by more than its spread within a
+process: one process per run measured agentwatch at 0.40x to 0.62x the official instrumentation's
+added time over ten runs of the same code, with both added times moving (the official one's from
+400 to 615 µs). So the rounds are shared among :data:`PROCESSES` fresh worker processes, run one
+after another, and each variant's added time is the average of the processes' own
+(``_measure.in_workers``); each pooled row keeps the ratio each process measured, and the table
+prints them.
 
 The official instrumentation is never a project dependency; ``setup_env.sh`` here installs it into
 the benchmark environment (``.venv-bench``) with the versions pinned in ``requirements-peers.txt``
@@ -78,7 +85,7 @@ from agentwatch_anthropic import _mapping as anthropic_mapping
 from agentwatch_openai import _instrument as openai_patches
 from agentwatch_openai import _mapping as openai_mapping
 
-from ._measure import Variant, arguments, emit, run_case
+from ._measure import Variant, arguments, emit, in_workers, run_case
 from .bench_decorators import CountingExporter, DefaultProcessor
 
 SYSTEM = "You are a careful career assistant. Answer in a few short paragraphs."
@@ -143,6 +150,8 @@ class Replay:
 
 #: calls each variant makes per turn within a round (see the module docstring)
 TURN = 4
+#: fresh processes the rounds are shared among (see _measure.in_workers); ``--processes`` overrides it
+PROCESSES = 6
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -155,6 +164,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.rss_calls = 1000
     else:
         args.rounds, args.calls, args.rss_calls = 3, 20, 100
+    if args.processes is None:
+        args.processes = 1 if args.quick else PROCESSES
+    if args.processes > 1 and not args.worker:
+        emit(in_workers("benchmarks.overhead.bench_clients", args))
+        return 0
     exporter = CountingExporter()
     provider = TracerProvider(shutdown_on_exit=False)
     processor = DefaultProcessor(exporter)
