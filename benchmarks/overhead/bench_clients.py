@@ -1,7 +1,7 @@
 """Overhead of the OpenAI and Anthropic client wrappers: µs added per call, next to the bare client
 and to the official OpenTelemetry OpenAI instrumentation, against the same local fake provider.
 
-Cases (one process; variants interleaved round by round):
+Cases (variants interleaved round by round, in each of :data:`PROCESSES` worker processes):
 
 * ``openai_chat``: ``chat.completions.create``, not streamed (usage, cost, metrics, one span).
 * ``openai_chat_stream``: the same request streamed with ``include_usage`` and read to the end.

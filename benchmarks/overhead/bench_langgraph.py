@@ -38,8 +38,12 @@ functions when uninstrumented, and every ``leave`` checks that they did (the run
 otherwise), so the other variants always run on the pristine classes. This keeps all six variants
 in one process, interleaved. Instrumenting happens outside the timed calls.
 
+The rounds are shared among :data:`PROCESSES` such processes, run one after another, and each
+variant's times are averaged over them (``_measure.in_workers``; README.md says why).
+
 One invocation takes milliseconds and a peer's several times that, so unless given, ``--calls``
-defaults to 50 per round and ``--rss-calls`` to 2000 here (``--quick``: 3 rounds of 20). Run:
+defaults to 50 per round and ``--rss-calls`` to 2000 here (``--quick``: 3 rounds of 20, in one
+process). Run:
 ``python -m benchmarks.overhead.bench_langgraph [--quick]``; one JSON line per variant (protocol in
 README.md).
 """
@@ -73,7 +77,7 @@ try:  # the processor configure() builds by default
 except ImportError:  # pragma: no cover - only when measuring an old checkout
     from opentelemetry.sdk.trace.export import BatchSpanProcessor as DefaultProcessor  # type: ignore[assignment]
 
-from ._measure import Variant, arguments, emit, run_case
+from ._measure import Variant, arguments, emit, in_workers, run_case
 
 CASE = "langgraph_4_nodes"
 
@@ -381,6 +385,10 @@ def langfuse() -> Instrumented | None:
                         {"callbacks": [handler]}, close=close)
 
 
+#: fresh processes the rounds are shared among, as in bench_clients (see _measure.in_workers)
+PROCESSES = 6
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
     args = arguments(given, __doc__.splitlines()[0] if __doc__ else "")
@@ -391,6 +399,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.calls = 50
         if not any(a.startswith("--rss-calls") for a in given):
             args.rss_calls = 2000
+    if args.processes is None:
+        args.processes = 1 if args.quick else PROCESSES
+    if args.processes > 1 and not args.worker:
+        emit(in_workers("benchmarks.overhead.bench_langgraph", args))
+        return 0
     graph = build_graph()
     _take_pristine()
     ours = counted("agentwatch", peer=False)
