@@ -5,9 +5,13 @@ run in several worker processes are pooled into one row per variant."""
 from __future__ import annotations
 
 import argparse
+import json
+import textwrap
 import time
+from pathlib import Path
 
-from benchmarks.overhead._measure import Variant, pool, run_case
+import pytest
+from benchmarks.overhead._measure import Variant, arguments, in_workers, pool, run_case
 
 
 def _spin(us: float) -> None:
@@ -65,3 +69,45 @@ def test_rows_of_several_workers_are_pooled() -> None:
     assert ours["spans_dropped"] == 4 and ours["note"] == "spin µs"
     assert ours["rss_growth_kb"] == first[2]["rss_growth_kb"]  # only the first worker measures memory
     assert all("floor" not in row and "peer" not in row for row in rows)
+
+
+def test_a_module_runs_its_rounds_in_worker_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a module following the protocol: its parent shares the rounds among fresh workers
+    (tmp_path / "spin_bench.py").write_text(textwrap.dedent("""
+        import os, sys, time
+        from benchmarks.overhead._measure import Variant, arguments, emit, in_workers, run_case
+
+        def spin(us):
+            end = time.perf_counter_ns() + int(us * 1000)
+            while time.perf_counter_ns() < end:
+                pass
+
+        args = arguments(sys.argv[1:], "spin")
+        if (args.processes or 1) > 1 and not args.worker:
+            emit(in_workers("spin_bench", args))
+        else:
+            rows = run_case("spin", [
+                Variant("bare", lambda i: spin(5)),
+                Variant("ours", lambda i: spin(15)),
+            ], args)
+            for row in rows:
+                row["note"] = f"pid {os.getpid()}, {args.rounds} rounds, {args.rss_calls} rss calls"
+            emit(rows)
+    """))
+    root = Path(__file__).resolve().parent.parent
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}:{root}")
+    monkeypatch.chdir(tmp_path)
+    args = arguments(["--processes", "3", "--rounds", "5", "--calls", "16", "--rss-calls", "8"], "spin")
+    rows = in_workers("spin_bench", args)
+    assert [row["variant"] for row in rows] == ["bare", "ours"]
+    ours = rows[1]
+    assert ours["processes"] == 3 and ours["n"] == 3 * 2 * 16  # 5 rounds shared: 2 per worker
+    assert 5 < ours["added_us"] < 20
+    assert ours["note"].endswith("2 rounds, 8 rss calls")  # the first worker measured memory
+    assert ours["rss_growth_kb"] is not None
+    assert "worker 3 of 3" in capsys.readouterr().err  # progress on stderr; stdout stays JSON lines
+    assert json.loads(json.dumps(rows)) == rows
+    with pytest.raises(SystemExit, match="worker 1 failed"):
+        in_workers("no_such_bench_module", args)
