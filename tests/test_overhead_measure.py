@@ -77,7 +77,7 @@ def test_a_module_runs_its_rounds_in_worker_processes(
     # a module following the protocol: its parent shares the rounds among fresh workers
     (tmp_path / "spin_bench.py").write_text(textwrap.dedent("""
         import os, sys, time
-        from benchmarks.overhead._measure import Variant, arguments, emit, in_workers, run_case
+        from benchmarks.overhead._measure import Variant, arguments, delegated, emit, run_case
 
         def spin(us):
             end = time.perf_counter_ns() + int(us * 1000)
@@ -85,9 +85,7 @@ def test_a_module_runs_its_rounds_in_worker_processes(
                 pass
 
         args = arguments(sys.argv[1:], "spin")
-        if (args.processes or 1) > 1 and not args.worker:
-            emit(in_workers("spin_bench", args))
-        else:
+        if not delegated("spin_bench", args, 1):
             rows = run_case("spin", [
                 Variant("bare", lambda i: spin(5)),
                 Variant("ours", lambda i: spin(15)),

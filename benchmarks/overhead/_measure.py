@@ -183,11 +183,8 @@ def run_case(case: str, variants: Sequence[Variant], args: argparse.Namespace,
     base = statistics.median(variants[0].samples) / 1000
     base_mean = statistics.median(variants[0].round_means) / 1000
     floor = next((v for v in variants if v.floor), None)
-    peers = [_added(v, base, base_mean) for v in variants if v.peer]
-    references = {  # added µs (median call, mean call) the ratios divide by
-        "floor_ratio": _added(floor, base, base_mean) if floor is not None else None,
-        "peer_ratio": (min(p[0] for p in peers), min(p[1] for p in peers)) if peers else None,
-    }
+    references = _references(_added(floor, base, base_mean) if floor is not None else None,
+                             [_added(v, base, base_mean) for v in variants if v.peer])
     rows = []
     for v in variants:
         ns = sorted(v.samples)
@@ -222,6 +219,16 @@ def _added(v: Variant, base: float, base_mean: float) -> tuple[float, float]:
             statistics.median(v.round_means) / 1000 - base_mean)
 
 
+def _references(floor: tuple[float, float] | None,
+                peers: Sequence[tuple[float, float]]) -> dict[str, tuple[float, float] | None]:
+    """What the ratios divide by: the floor's added µs (median call, mean call), and the fastest
+    peer's."""
+    return {
+        "floor_ratio": floor,
+        "peer_ratio": (min(p[0] for p in peers), min(p[1] for p in peers)) if peers else None,
+    }
+
+
 def _ratios(added: tuple[float, float],
             references: dict[str, tuple[float, float] | None]) -> dict[str, float]:
     """Added time as a multiple of each reference's (the floor's, the fastest peer's), both ways."""
@@ -234,6 +241,18 @@ def _ratios(added: tuple[float, float],
         if ref[1] > 0:
             out[f"{key}_mean"] = round(added[1] / ref[1], 2)
     return out
+
+
+def delegated(module: str, args: argparse.Namespace, processes: int) -> bool:
+    """For a module's ``main``: settle ``args.processes`` (``processes`` unless given; one with
+    ``--quick``), and when that is more than one and this is not a worker, run the module in worker
+    processes and print the pooled rows. True when it did (the module has nothing left to do)."""
+    if args.processes is None:
+        args.processes = 1 if args.quick else processes
+    if args.processes > 1 and not args.worker:
+        emit(in_workers(module, args))
+        return True
+    return False
 
 
 def in_workers(module: str, args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -280,13 +299,10 @@ def pool(outputs: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
     for per_worker in cases.values():
         by_variant = [list(rows) for rows in zip(*per_worker, strict=True)]
         merged = [_merge(rows) for rows in by_variant]
-        floor = next((m for m, rows in zip(merged, by_variant, strict=True) if rows[0].get("floor")), None)
-        peers = [m for m, rows in zip(merged, by_variant, strict=True) if rows[0].get("peer")]
-        references = {
-            "floor_ratio": (floor["added_us"], floor["added_mean_us"]) if floor is not None else None,
-            "peer_ratio": (min(p["added_us"] for p in peers), min(p["added_mean_us"] for p in peers))
-            if peers else None,
-        }
+        added = [(m["added_us"], m["added_mean_us"]) for m in merged]
+        roles = [rows[0] for rows in by_variant]
+        references = _references(next((a for a, r in zip(added, roles, strict=True) if r.get("floor")), None),
+                                 [a for a, r in zip(added, roles, strict=True) if r.get("peer")])
         base = merged[0]["median_us"]
         for index, (row, rows) in enumerate(zip(merged, by_variant, strict=True)):
             row["ratio"] = round(row["median_us"] / base, 2) if base > 0 else None

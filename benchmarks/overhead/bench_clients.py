@@ -85,7 +85,7 @@ from agentwatch_anthropic import _mapping as anthropic_mapping
 from agentwatch_openai import _instrument as openai_patches
 from agentwatch_openai import _mapping as openai_mapping
 
-from ._measure import Variant, arguments, emit, in_workers, run_case
+from ._measure import Variant, arguments, delegated, emit, run_case
 from .bench_decorators import CountingExporter, DefaultProcessor
 
 SYSTEM = "You are a careful career assistant. Answer in a few short paragraphs."
@@ -164,10 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.rss_calls = 1000
     else:
         args.rounds, args.calls, args.rss_calls = 3, 20, 100
-    if args.processes is None:
-        args.processes = 1 if args.quick else PROCESSES
-    if args.processes > 1 and not args.worker:
-        emit(in_workers("benchmarks.overhead.bench_clients", args))
+    if delegated("benchmarks.overhead.bench_clients", args, PROCESSES):
         return 0
     exporter = CountingExporter()
     provider = TracerProvider(shutdown_on_exit=False)

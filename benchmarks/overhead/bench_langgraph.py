@@ -77,7 +77,7 @@ try:  # the processor configure() builds by default
 except ImportError:  # pragma: no cover - only when measuring an old checkout
     from opentelemetry.sdk.trace.export import BatchSpanProcessor as DefaultProcessor  # type: ignore[assignment]
 
-from ._measure import Variant, arguments, emit, in_workers, run_case
+from ._measure import Variant, arguments, delegated, emit, run_case
 
 CASE = "langgraph_4_nodes"
 
@@ -399,10 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.calls = 50
         if not any(a.startswith("--rss-calls") for a in given):
             args.rss_calls = 2000
-    if args.processes is None:
-        args.processes = 1 if args.quick else PROCESSES
-    if args.processes > 1 and not args.worker:
-        emit(in_workers("benchmarks.overhead.bench_langgraph", args))
+    if delegated("benchmarks.overhead.bench_langgraph", args, PROCESSES):
         return 0
     graph = build_graph()
     _take_pristine()
